@@ -1,0 +1,406 @@
+"""The ``keyturn`` command.
+
+Every command takes ``--config FILE``; ``--json`` prints exactly one JSON object on stdout
+and nothing else (messages go to stderr). Errors are one line: exit code 2 for bad
+settings or usage, 1 for everything else.
+"""
+
+from __future__ import annotations
+
+import errno
+import functools
+import json
+import logging
+import os
+import socket
+import sys
+from collections.abc import Callable
+from typing import Any, NoReturn, TypeVar
+
+import click
+
+from keyturn.settings import Settings, SettingsError, load_settings
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+OPERATOR_EMAIL = "operator@keyturn.local"
+
+
+def fail(message: str, code: int = 1) -> NoReturn:
+    click.echo(f"keyturn: {message}", err=True)
+    sys.exit(code)
+
+
+def _settings(config: str | None) -> Settings:
+    try:
+        return load_settings(config)
+    except SettingsError as exc:
+        fail(str(exc), 2)
+
+
+def _runtime(settings: Settings, *, migrate: bool = True) -> Any:
+    from keyturn.runtime import StartupError, open_runtime
+
+    try:
+        return open_runtime(settings, migrate=migrate)
+    except StartupError as exc:
+        fail(str(exc), exc.exit_code)
+
+
+def with_config(func: F) -> F:
+    """Adds ``--config FILE`` and hands the command validated settings."""
+
+    @click.option(
+        "--config",
+        "config",
+        type=click.Path(dir_okay=False),
+        default=None,
+        help="TOML settings file (default: $KEYTURN_CONFIG; KEYTURN_* variables override it).",
+    )
+    @functools.wraps(func)
+    def wrapper(*args: Any, config: str | None, **kwargs: Any) -> Any:
+        click.get_current_context().meta["keyturn.config"] = config
+        return func(*args, settings=_settings(config), **kwargs)
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
+    if as_json:
+        click.echo(json.dumps(payload))
+    else:
+        for line in lines:
+            click.echo(line)
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]})
+@click.version_option(package_name="keyturn")
+def main() -> None:
+    """Keyturn: OAuth 2.0 authorization server, API keys and developer portal."""
+    logging.basicConfig(level=logging.WARNING, format="keyturn: %(message)s", stream=sys.stderr)
+
+
+# ---- serve ----
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    try:
+        sock.bind((host, port))
+    except OSError as exc:
+        sock.close()
+        if exc.errno == errno.EADDRINUSE:
+            fail(f"cannot listen on {host}:{port}: the address is already in use (is Keyturn already running? choose another with --port)")
+        if exc.errno == errno.EACCES:
+            fail(f"cannot listen on {host}:{port}: permission denied (ports below 1024 need privileges)")
+        if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
+            fail(f"cannot listen on {host}:{port}: this machine has no such address")
+        fail(f"cannot listen on {host}:{port}: {exc.strerror or exc}")
+    sock.listen(2048)
+    sock.set_inheritable(True)
+    return sock
+
+
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
+@click.option("--port", default=8000, show_default=True, type=click.IntRange(0, 65535), help="Port to listen on.")
+@click.option("--workers", default=1, show_default=True, type=click.IntRange(1, 256), help="Worker processes.")
+@with_config
+def serve(settings: Settings, host: str, port: int, workers: int) -> None:
+    """Run the server (migrates the database and creates signing keys if needed)."""
+    import uvicorn
+
+    runtime = _runtime(settings)
+    sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    click.echo(
+        f"keyturn: listening on http://{host}:{bound_port} (issuer {settings.issuer}, "
+        f"database {_redacted(settings.database_url)}, {workers} worker{'s' if workers > 1 else ''})",
+        err=True,
+    )
+    options: dict[str, Any] = {
+        "access_log": False,  # the access log would print query strings, which may carry API keys
+        "log_level": "warning",
+        "lifespan": "on",
+        "http": "httptools",
+        "loop": "uvloop",
+        "server_header": False,
+    }
+    if workers == 1:
+        from keyturn.web.app import create_app
+
+        config = uvicorn.Config(create_app(runtime), **options)
+        uvicorn.Server(config).run(sockets=[sock])
+        return
+
+    # Workers are separate processes: each opens its own runtime from the same settings.
+    runtime.close()
+    from uvicorn.supervisors import Multiprocess
+
+    config_path = click.get_current_context().meta.get("keyturn.config")
+    if config_path is not None:
+        os.environ["KEYTURN_CONFIG"] = os.path.abspath(config_path)
+    config = uvicorn.Config("keyturn.web.asgi:app_from_environment", factory=True, workers=workers, **options)
+    server = uvicorn.Server(config)
+    Multiprocess(config, target=server.run, sockets=[sock]).run()
+
+
+def _redacted(url: str) -> str:
+    from urllib.parse import urlsplit, urlunsplit
+
+    parts = urlsplit(url)
+    if parts.password:
+        netloc = parts.netloc.replace(":" + parts.password + "@", ":***@")
+        return urlunsplit(parts._replace(netloc=netloc))
+    return url
+
+
+# ---- db ----
+
+
+@main.group()
+def db() -> None:
+    """Database schema."""
+
+
+@db.command("upgrade")
+@with_config
+def db_upgrade(settings: Settings) -> None:
+    """Migrate the database to the schema this Keyturn needs."""
+    from keyturn.core.ports import StoreUnavailable
+    from keyturn.store.database import create_database_engine
+    from keyturn.store.migrate import HEAD, SchemaError, upgrade
+
+    engine = create_database_engine(settings.database_url)
+    try:
+        applied = upgrade(engine)
+    except (StoreUnavailable, SchemaError) as exc:
+        fail(str(exc))
+    finally:
+        engine.dispose()
+    click.echo(f"database {'migrated' if applied else 'already'} at schema revision {HEAD}", err=True)
+
+
+# ---- users ----
+
+
+@main.group()
+def users() -> None:
+    """User accounts."""
+
+
+@users.command("create")
+@click.option("--email", required=True, help="The account's email (its login).")
+@click.option(
+    "--password",
+    prompt=True,
+    hide_input=True,
+    confirmation_prompt=True,
+    help="The password (prompted for when omitted; stored as argon2id).",
+)
+@click.option("--name", default="", help="Display name.")
+@click.option("--company", default="", help="Company, as /me returns it.")
+@click.option("--alias", default="", help="Alias, as /me returns it.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_config
+def users_create(
+    settings: Settings, email: str, password: str, name: str, company: str, alias: str, as_json: bool
+) -> None:
+    """Create a user account."""
+    from keyturn.core.accounts import AccountError, create_account
+
+    runtime = _runtime(settings)
+    try:
+        account = create_account(
+            runtime.store, runtime.clock, email=email, password=password, name=name, company=company, alias=alias
+        )
+    except AccountError as exc:
+        fail(str(exc))
+    finally:
+        runtime.close()
+    payload = {"id": account.id, "email": account.email, "name": account.name, "company": account.company, "alias": account.alias}
+    _emit(as_json, payload, [f"created account {account.id} <{account.email}>"])
+
+
+# ---- clients ----
+
+
+def _owner(runtime: Any, email: str | None) -> Any:
+    if email is None:
+        # Clients created by the operator act for a no-login operator account.
+        account = runtime.store.find_account_by_email(OPERATOR_EMAIL)
+        if account is None:
+            account = runtime.store.create_account(
+                email=OPERATOR_EMAIL, password_hash=None, now=runtime.clock.now(), name="Keyturn operator"
+            )
+        return account
+    account = runtime.store.find_account_by_email(email)
+    if account is None:
+        runtime.close()
+        fail(f"no account with the email {email} (create one with `keyturn users create --email {email}`)")
+    return account
+
+
+@main.group()
+def clients() -> None:
+    """OAuth clients."""
+
+
+@clients.command("create")
+@click.option("--name", required=True, help="Name shown to users on the consent page.")
+@click.option("--redirect-uri", "redirect_uris", multiple=True, help="Registered redirect URI (repeatable).")
+@click.option("--public", is_flag=True, help="A public client (no secret; PKCE required).")
+@click.option(
+    "--grant-type",
+    "grant_types",
+    multiple=True,
+    type=click.Choice(["authorization_code", "refresh_token", "client_credentials"]),
+    help="Allowed grant (repeatable; default: authorization_code and refresh_token).",
+)
+@click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
+@click.option("--allow-implicit", is_flag=True, help="Allow the legacy implicit flow (response_type=token).")
+@click.option("--token-format", type=click.Choice(["opaque", "jwt"]), default=None, help="Override the server's token format.")
+@click.option("--owner", default=None, metavar="EMAIL", help="Owning account (default: the operator account).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_config
+def clients_create(
+    settings: Settings,
+    name: str,
+    redirect_uris: tuple[str, ...],
+    public: bool,
+    grant_types: tuple[str, ...],
+    scopes: tuple[str, ...],
+    allow_implicit: bool,
+    token_format: str | None,
+    owner: str | None,
+    as_json: bool,
+) -> None:
+    """Register an OAuth client. The secret is printed once."""
+    from keyturn.core.registration import RegistrationError, register_client
+
+    runtime = _runtime(settings)
+    try:
+        account = _owner(runtime, owner)
+        created = register_client(
+            runtime.store,
+            runtime.hasher,
+            runtime.clock,
+            name=name,
+            owner_id=account.id,
+            catalogue=settings.scopes,
+            production=settings.production,
+            redirect_uris=redirect_uris,
+            confidential=not public,
+            grant_types=grant_types or None,
+            scopes=scopes,
+            allow_implicit=allow_implicit,
+            token_format=token_format,
+        )
+    except RegistrationError as exc:
+        fail(str(exc))
+    finally:
+        runtime.close()
+    client = created.client
+    payload: dict[str, Any] = {
+        "client_id": client.client_id,
+        "name": client.name,
+        "confidential": client.confidential,
+        "redirect_uris": list(client.redirect_uris),
+        "grant_types": list(client.grant_types),
+        "scopes": list(client.scopes),
+        "allow_implicit": client.allow_implicit,
+        "token_format": client.token_format or settings.token_format,
+        "owner": account.email,
+    }
+    lines = [f"client_id:     {client.client_id}"]
+    if created.client_secret is not None:
+        payload["client_secret"] = created.client_secret
+        lines.append(f"client_secret: {created.client_secret}")
+        lines.append("Store the secret now: it is not shown again.")
+    _emit(as_json, payload, lines)
+
+
+# ---- API keys ----
+
+
+@main.group("api-keys")
+def api_keys() -> None:
+    """API keys."""
+
+
+@api_keys.command("create")
+@click.option("--owner", required=True, metavar="EMAIL", help="The account the key acts for.")
+@click.option("--name", default="API key", show_default=True, help="A name to recognise the key by.")
+@click.option("--scope", "scopes", multiple=True, help="Restrict the key to this scope (repeatable; default: all).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_config
+def api_keys_create(settings: Settings, owner: str, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
+    """Create an API key. The key is printed once."""
+    from keyturn.core.registration import RegistrationError, issue_api_key
+
+    runtime = _runtime(settings)
+    try:
+        account = _owner(runtime, owner)
+        created = issue_api_key(
+            runtime.store,
+            runtime.hasher,
+            runtime.clock,
+            owner_id=account.id,
+            name=name,
+            catalogue=settings.scopes,
+            scopes=scopes or None,
+        )
+    except RegistrationError as exc:
+        fail(str(exc))
+    finally:
+        runtime.close()
+    key = created.api_key
+    payload = {"id": key.id, "key": created.key, "name": key.name, "owner": account.email, "scopes": None if key.scopes is None else list(key.scopes)}
+    _emit(as_json, payload, [f"key: {created.key}", "Store the key now: it is not shown again."])
+
+
+# ---- signing keys ----
+
+
+@main.group()
+def keys() -> None:
+    """Signing keys."""
+
+
+@keys.command("rotate")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
+@with_config
+def keys_rotate(settings: Settings, as_json: bool) -> None:
+    """Add a new active signing key; the previous one stays published."""
+    runtime = _runtime(settings)
+    try:
+        key = runtime.keyring.rotate(settings.signing_alg, keep_previous_for=None)
+        published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
+    finally:
+        runtime.close()
+    _emit(
+        as_json,
+        {"kid": key.kid, "alg": key.alg, "published": published},
+        [f"new active signing key {key.kid} ({key.alg}); published: {', '.join(published)}"],
+    )
+
+
+# ---- not yet available ----
+
+
+@main.group()
+def tokens() -> None:
+    """Issued tokens."""
+
+
+@tokens.command("purge")
+@with_config
+def tokens_purge(settings: Settings) -> None:
+    """Delete expired codes and tokens (not yet available)."""
+    fail("`keyturn tokens purge` is not yet available in this version", 1)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

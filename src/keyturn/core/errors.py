@@ -1,0 +1,193 @@
+"""The error model: one exception class per RFC error code.
+
+Every protocol error is an :class:`OAuthError` carrying its RFC ``error`` code, its HTTP
+status, a public ``description`` (sent as ``error_description``) and an internal
+``detail`` that is only ever logged. ``web`` is the one place that turns these into JSON
+bodies, redirects or error pages.
+"""
+
+from __future__ import annotations
+
+from typing import ClassVar
+
+
+class OAuthError(Exception):
+    """Base of all protocol errors."""
+
+    error: ClassVar[str] = "server_error"
+    status_code: ClassVar[int] = 400
+    default_description: ClassVar[str] = "The request could not be processed."
+
+    def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
+        self.description = description or self.default_description
+        #: For the logs only: never sent to the client.
+        self.detail = detail
+        super().__init__(self.description)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"error": self.error, "error_description": self.description}
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.description!r}, detail={self.detail!r})"
+
+
+# ---- RFC 6749 §4.1.2.1, §4.2.2.1 and §5.2 ----
+
+
+class InvalidRequest(OAuthError):
+    """RFC 6749 §5.2: "The request is missing a required parameter, includes an unsupported
+    parameter value (other than grant type), repeats a parameter, includes multiple
+    credentials, utilizes more than one mechanism for authenticating the client, or is
+    otherwise malformed." """
+
+    error = "invalid_request"
+    default_description = "The request is missing a parameter or is malformed."
+
+
+class InvalidClient(OAuthError):
+    """RFC 6749 §5.2: "Client authentication failed (e.g., unknown client, no client
+    authentication included, or unsupported authentication method)." The server MAY answer
+    401; it MUST when the client tried the Authorization header."""
+
+    error = "invalid_client"
+    status_code = 401
+    default_description = "Client authentication failed."
+
+    def __init__(
+        self, description: str | None = None, *, detail: str | None = None, used_basic: bool = False
+    ) -> None:
+        super().__init__(description, detail=detail)
+        #: RFC 6749 §5.2: include WWW-Authenticate matching the scheme the client used.
+        self.used_basic = used_basic
+
+
+class InvalidGrant(OAuthError):
+    """RFC 6749 §5.2: "The provided authorization grant (e.g., authorization code, resource
+    owner credentials) or refresh token is invalid, expired, revoked, does not match the
+    redirection URI used in the authorization request, or was issued to another client." """
+
+    error = "invalid_grant"
+    default_description = "The authorization grant is invalid, expired or revoked."
+
+
+class UnauthorizedClient(OAuthError):
+    """RFC 6749 §5.2: "The authenticated client is not authorized to use this
+    authorization grant type." """
+
+    error = "unauthorized_client"
+    default_description = "The client is not allowed to use this grant type."
+
+
+class UnsupportedGrantType(OAuthError):
+    """RFC 6749 §5.2: "The authorization grant type is not supported by the
+    authorization server." """
+
+    error = "unsupported_grant_type"
+    default_description = "The grant type is not supported."
+
+
+class InvalidScope(OAuthError):
+    """RFC 6749 §5.2: "The requested scope is invalid, unknown, malformed, or exceeds the
+    scope granted by the resource owner." """
+
+    error = "invalid_scope"
+    default_description = "The requested scope is invalid or not allowed for this client."
+
+
+class AccessDenied(OAuthError):
+    """RFC 6749 §4.1.2.1: "The resource owner or authorization server denied the
+    request." """
+
+    error = "access_denied"
+    status_code = 403
+    default_description = "The resource owner denied the request."
+
+
+class UnsupportedResponseType(OAuthError):
+    """RFC 6749 §4.1.2.1: "The authorization server does not support obtaining an
+    authorization code using this method." """
+
+    error = "unsupported_response_type"
+    default_description = "The response type is not supported."
+
+
+class ServerError(OAuthError):
+    """RFC 6749 §4.1.2.1: "The authorization server encountered an unexpected condition
+    that prevented it from fulfilling the request." Anything unexpected becomes this,
+    with a generic text."""
+
+    error = "server_error"
+    status_code = 500
+    default_description = "The server encountered an unexpected condition."
+
+
+class TemporarilyUnavailable(OAuthError):
+    """RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the
+    request due to a temporary overloading or maintenance of the server." """
+
+    error = "temporarily_unavailable"
+    status_code = 503
+    default_description = "The server is temporarily unavailable; try again shortly."
+
+
+# ---- RFC 6750 §3.1 (protected resources) ----
+
+
+class InvalidToken(OAuthError):
+    """RFC 6750 §3.1: "The access token provided is expired, revoked, malformed, or
+    invalid for other reasons." (401)"""
+
+    error = "invalid_token"
+    status_code = 401
+    default_description = "The access token is invalid, expired or revoked."
+
+
+class InsufficientScope(OAuthError):
+    """RFC 6750 §3.1: "The request requires higher privileges than provided by the access
+    token." (403)"""
+
+    error = "insufficient_scope"
+    status_code = 403
+    default_description = "The access token does not carry the scope this request needs."
+
+    def __init__(
+        self, description: str | None = None, *, detail: str | None = None, scope: str = ""
+    ) -> None:
+        super().__init__(description, detail=detail)
+        #: RFC 6750 §3: the scope needed, for the WWW-Authenticate ``scope`` attribute.
+        self.scope = scope
+
+
+# ---- RFC 7009 §2.2.1 (revocation) ----
+
+
+class UnsupportedTokenType(OAuthError):
+    """RFC 7009 §2.2.1: "The authorization server does not support the revocation of the
+    presented token type." """
+
+    error = "unsupported_token_type"
+    default_description = "This token type cannot be revoked."
+
+
+# RFC 7662 defines no error codes of its own: an introspection request is answered with
+# {"active": false} for any token it cannot vouch for, and with the RFC 6749 §5.2 errors
+# above (invalid_client, invalid_request) for a bad caller.
+
+ERRORS: dict[str, type[OAuthError]] = {
+    cls.error: cls
+    for cls in (
+        InvalidRequest,
+        InvalidClient,
+        InvalidGrant,
+        UnauthorizedClient,
+        UnsupportedGrantType,
+        InvalidScope,
+        AccessDenied,
+        UnsupportedResponseType,
+        ServerError,
+        TemporarilyUnavailable,
+        InvalidToken,
+        InsufficientScope,
+        UnsupportedTokenType,
+    )
+}

@@ -1,0 +1,175 @@
+"""The storage contract core talks to. ``keyturn.store`` implements it on SQL; the
+in-memory reference implementation (``keyturn.store.memory``) backs core's unit tests.
+One contract test suite (tests/store/test_contract.py) runs against every implementation.
+
+Each method is one atomic step; the ones the protocol's safety rests on say so.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any, Protocol
+
+from .models import (
+    Account,
+    ApiKey,
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    Consent,
+    SigningKey,
+    Token,
+)
+
+
+class Conflict(Exception):
+    """A record with that unique key exists already."""
+
+
+class StoreUnavailable(Exception):
+    """The database cannot be reached or answered with an error; nothing was changed."""
+
+
+class AccountStore(Protocol):
+    def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        now: int,
+        name: str = "",
+        company: str = "",
+        alias: str = "",
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Account:
+        """Raises Conflict if the (case-insensitive) email is taken."""
+        ...
+
+    def get_account(self, account_id: int) -> Account | None: ...
+
+    def find_account_by_email(self, email: str) -> Account | None: ...
+
+
+class ClientStore(Protocol):
+    def add_client(self, client: Client) -> None:
+        """Raises Conflict if the client_id is taken."""
+        ...
+
+    def get_client(self, client_id: str) -> Client | None: ...
+
+    def list_clients(self, owner_id: int) -> list[Client]: ...
+
+    def update_client(self, client: Client) -> bool: ...
+
+    def delete_client(self, client_id: str) -> bool:
+        """Deletes the client with its codes, tokens and consents."""
+        ...
+
+
+class ApiKeyStore(Protocol):
+    def add_api_key(
+        self,
+        *,
+        key_hash: bytes,
+        owner_id: int,
+        name: str,
+        display_prefix: str,
+        scopes: tuple[str, ...] | None,
+        now: int,
+        expires_at: int | None = None,
+    ) -> ApiKey: ...
+
+    def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
+
+    def list_api_keys(self, owner_id: int) -> list[ApiKey]: ...
+
+    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool: ...
+
+    def touch_api_key(self, key_id: int, now: int) -> None:
+        """Records a use (last_used_at)."""
+        ...
+
+
+class CodeStore(Protocol):
+    def save_code(self, code: AuthorizationCode) -> None: ...
+
+    def consume_code(self, code_hash: bytes, now: int) -> tuple[AuthorizationCode | None, bool]:
+        """Atomically marks the code consumed. Returns (code, replayed): ``replayed`` is
+        True when the code had been consumed before (RFC 6749 §4.1.2: single use); the
+        code is None when no such code exists."""
+        ...
+
+
+class TokenStore(Protocol):
+    def save_tokens(self, tokens: Sequence[Token]) -> None:
+        """Saves all of them in one transaction."""
+        ...
+
+    def find_token(self, token_hash: bytes) -> Token | None: ...
+
+    def rotate_refresh_token(
+        self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
+    ) -> bool:
+        """Atomically: if the refresh token is neither rotated nor revoked, mark it rotated
+        at ``now`` with ``retry_blob``, save ``new_tokens``, and return True; otherwise
+        change nothing and return False (a concurrent rotation won)."""
+        ...
+
+    def revoke_token(self, token_hash: bytes, now: int) -> bool: ...
+
+    def revoke_grant(self, grant_id: str, now: int) -> int:
+        """Revokes every token of a family; returns how many were still live."""
+        ...
+
+    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
+        """Revokes every token a client holds for an account (connected apps)."""
+        ...
+
+
+class ConsentStore(Protocol):
+    def get_consent(self, account_id: int, client_id: str) -> Consent | None: ...
+
+    def save_consent(self, consent: Consent) -> None:
+        """Inserts or replaces the consent of this account for this client."""
+        ...
+
+    def delete_consent(self, account_id: int, client_id: str) -> bool: ...
+
+    def list_consents(self, account_id: int) -> list[Consent]: ...
+
+
+class SigningKeyStore(Protocol):
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
+        """Atomically adds ``key`` as the active key and retires the previously active
+        ones, which stay published until ``retire_active_until`` (None: indefinitely)."""
+        ...
+
+    def list_signing_keys(self, now: int) -> list[SigningKey]:
+        """The published keys (not yet expired), newest first."""
+        ...
+
+
+class AuditLog(Protocol):
+    def record(
+        self,
+        kind: str,
+        now: int,
+        *,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
+
+    def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
+        """Newest first."""
+        ...
+
+
+class Store(
+    AccountStore, ClientStore, ApiKeyStore, CodeStore, TokenStore, ConsentStore, SigningKeyStore, AuditLog, Protocol
+):
+    def ping(self) -> None:
+        """Raises StoreUnavailable unless the database answers."""
+        ...
+
+    def close(self) -> None: ...

@@ -1,0 +1,150 @@
+"""Registering OAuth clients and Sinch-style access keys, and issuing API keys.
+
+Each secret is returned once, to be shown once; only its keyed digest is stored.
+"""
+
+from __future__ import annotations
+
+import secrets
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+
+from .clock import Clock
+from .credentials import Hasher, Kind, display_prefix, new_secret
+from .models import ApiKey, Client, ClientKind, GrantType
+from .ports import ApiKeyStore, ClientStore, Conflict
+from .redirect_uris import redirect_uri_problem
+from .scopes import scope_problem
+
+TOKEN_GRANTS = frozenset(g.value for g in GrantType if g is not GrantType.IMPLICIT)
+
+
+class RegistrationError(ValueError):
+    """The client or key cannot be created as asked; the message says why."""
+
+
+@dataclass(frozen=True, slots=True)
+class NewClient:
+    client: Client
+    #: Shown once; None for a public client.
+    client_secret: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class NewApiKey:
+    api_key: ApiKey
+    #: The full key: shown once.
+    key: str
+
+
+def new_client_id() -> str:
+    return secrets.token_urlsafe(18)
+
+
+def register_client(
+    store: ClientStore,
+    hasher: Hasher,
+    clock: Clock,
+    *,
+    name: str,
+    owner_id: int,
+    catalogue: Mapping[str, str],
+    production: bool,
+    redirect_uris: Iterable[str] = (),
+    confidential: bool = True,
+    grant_types: Iterable[str] | None = None,
+    scopes: Iterable[str] = (),
+    allow_implicit: bool = False,
+    token_format: str | None = None,
+    kind: ClientKind = ClientKind.APPLICATION,
+) -> NewClient:
+    name = name.strip()
+    if not name or len(name) > 200:
+        raise RegistrationError("the client needs a name of 1 to 200 characters")
+    uris = tuple(dict.fromkeys(redirect_uris))
+    for uri in uris:
+        problem = redirect_uri_problem(uri, production=production)
+        if problem:
+            raise RegistrationError(problem)
+
+    if grant_types is None:
+        grants: tuple[str, ...] = (
+            (GrantType.CLIENT_CREDENTIALS.value,)
+            if kind is ClientKind.ACCESS_KEY
+            else (GrantType.AUTHORIZATION_CODE.value, GrantType.REFRESH_TOKEN.value)
+        )
+    else:
+        grants = tuple(dict.fromkeys(grant_types))
+    for grant in grants:
+        if grant not in TOKEN_GRANTS:
+            allowed = ", ".join(sorted(TOKEN_GRANTS))
+            raise RegistrationError(f"unknown grant type {grant!r}; use {allowed} (and --allow-implicit)")
+    if GrantType.CLIENT_CREDENTIALS.value in grants and not confidential:
+        # RFC 6749 §4.4: "The client credentials grant type MUST only be used by
+        # confidential clients."
+        raise RegistrationError("a public client cannot use client_credentials")
+    if (GrantType.AUTHORIZATION_CODE.value in grants or allow_implicit) and not uris:
+        raise RegistrationError("a client using the browser flow needs at least one redirect URI")
+
+    allowed_scopes = tuple(dict.fromkeys(scopes))
+    for scope in allowed_scopes:
+        problem = scope_problem(scope, catalogue)
+        if problem:
+            raise RegistrationError(problem)
+
+    secret = new_secret(Kind.CLIENT_SECRET) if confidential else None
+    now = clock.now()
+    client = Client(
+        client_id=new_client_id(),
+        name=name,
+        owner_id=owner_id,
+        secret_hash=None if secret is None else hasher.digest(secret),
+        redirect_uris=uris,
+        grant_types=grants,
+        scopes=allowed_scopes,
+        kind=kind.value,
+        allow_implicit=allow_implicit,
+        token_format=token_format,
+        created_at=now,
+        updated_at=now,
+    )
+    try:
+        store.add_client(client)
+    except Conflict:  # 144 random bits: only a broken RNG gets here
+        raise RegistrationError("client id collision; try again") from None
+    return NewClient(client=client, client_secret=secret)
+
+
+def issue_api_key(
+    store: ApiKeyStore,
+    hasher: Hasher,
+    clock: Clock,
+    *,
+    owner_id: int,
+    name: str,
+    catalogue: Mapping[str, str],
+    scopes: Iterable[str] | None = None,
+    expires_at: int | None = None,
+) -> NewApiKey:
+    name = name.strip() or "API key"
+    if len(name) > 200:
+        raise RegistrationError("the key's name must be at most 200 characters")
+    scope_list = None if scopes is None else tuple(dict.fromkeys(scopes))
+    for scope in scope_list or ():
+        problem = scope_problem(scope, catalogue)
+        if problem:
+            raise RegistrationError(problem)
+    now = clock.now()
+    if expires_at is not None and expires_at <= now:
+        raise RegistrationError("the expiry must be in the future")
+    key = new_secret(Kind.API_KEY)
+    api_key = store.add_api_key(
+        key_hash=hasher.digest(key),
+        owner_id=owner_id,
+        name=name,
+        display_prefix=display_prefix(key),
+        scopes=scope_list,
+        now=now,
+        expires_at=expires_at,
+    )
+    return NewApiKey(api_key=api_key, key=key)

@@ -1,0 +1,119 @@
+"""Wiring: from validated settings to an open store, a key ring and the helpers core needs.
+
+Shared by the CLI and the web app so that both see the same database the same way.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+
+from keyturn.core.clock import Clock, SystemClock
+from keyturn.core.credentials import Hasher
+from keyturn.core.ports import StoreUnavailable
+from keyturn.settings import Settings
+
+log = logging.getLogger("keyturn")
+
+DEV_SECRET_FILE = "keyturn.secret"
+
+
+class StartupError(Exception):
+    """Keyturn cannot start as configured; the message is one line a newcomer can act on."""
+
+    def __init__(self, message: str, exit_code: int = 1) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+@dataclass(slots=True)
+class Runtime:
+    settings: Settings
+    store: "SqlStore"
+    clock: Clock
+    hasher: Hasher
+    keyring: "KeyRing"
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def server_secret(settings: Settings) -> str:
+    """The configured secret; in development, one kept in a file beside the database."""
+    if settings.secret is not None:
+        return settings.secret
+    if settings.production:  # settings validation refuses this already
+        raise StartupError("KEYTURN_SECRET is required in production", exit_code=2)
+    from keyturn.store.database import is_sqlite, sqlite_path
+
+    folder = "."
+    if is_sqlite(settings.database_url):
+        path = sqlite_path(settings.database_url)
+        if path is not None:
+            folder = os.path.dirname(path) or "."
+    secret_path = os.path.join(folder, DEV_SECRET_FILE)
+    try:
+        fd = os.open(secret_path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        pass
+    except OSError as exc:
+        raise StartupError(f"cannot create the development secret file {secret_path}: {exc.strerror}") from None
+    else:
+        import secrets
+
+        with os.fdopen(fd, "w") as handle:
+            handle.write(secrets.token_urlsafe(32) + "\n")
+        log.warning("development mode: created a server secret in %s (set KEYTURN_SECRET in production)", secret_path)
+    try:
+        with open(secret_path, encoding="utf-8") as handle:
+            secret = handle.read().strip()
+    except OSError as exc:
+        raise StartupError(f"cannot read the development secret file {secret_path}: {exc.strerror}") from None
+    if len(secret) < 32:
+        raise StartupError(f"the development secret file {secret_path} is damaged; delete it only if this database is new")
+    return secret
+
+
+def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | None = None) -> Runtime:
+    """Opens the database (migrating it when ``migrate``), and loads or creates the
+    signing keys. Raises StartupError with a one-line explanation."""
+    from cryptography.exceptions import InvalidTag
+
+    from keyturn.store.database import create_database_engine
+    from keyturn.store.migrate import SchemaError, check_revision, schema_status, upgrade
+    from keyturn.store.sql import SqlStore
+    from keyturn.tokens.keys import KeyRing, KeySealer
+
+    secret = server_secret(settings)
+    clock = clock or SystemClock()
+    engine = create_database_engine(settings.database_url)
+    try:
+        if migrate:
+            upgrade(engine)
+        elif check_revision(schema_status(engine)):
+            raise StartupError("the database schema is not up to date: run `keyturn db upgrade` first")
+        store = SqlStore(engine)
+        keyring = KeyRing(store, KeySealer(secret), clock)
+        keyring.ensure(settings.signing_alg)
+    except StoreUnavailable as exc:
+        engine.dispose()
+        raise StartupError(str(exc)) from None
+    except SchemaError as exc:
+        engine.dispose()
+        raise StartupError(str(exc)) from None
+    except InvalidTag:
+        engine.dispose()
+        raise StartupError(
+            "the signing keys in this database were sealed with a different server secret: "
+            "set KEYTURN_SECRET to the secret the database was created with"
+        ) from None
+    except StartupError:
+        engine.dispose()
+        raise
+    return Runtime(settings=settings, store=store, clock=clock, hasher=Hasher(secret), keyring=keyring)
+
+
+if False:  # pragma: no cover - names for the type annotations above, without the imports
+    from keyturn.store.sql import SqlStore
+    from keyturn.tokens.keys import KeyRing

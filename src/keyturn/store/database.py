@@ -1,0 +1,60 @@
+"""Engines for SQLite (the embedded default) and PostgreSQL."""
+
+from __future__ import annotations
+
+import sqlite3
+from typing import Any
+
+from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import make_url
+from sqlalchemy.pool import StaticPool
+
+
+def sqlalchemy_url(database_url: str) -> str:
+    """Keyturn's URLs name the database; SQLAlchemy's also name the driver."""
+    scheme, sep, rest = database_url.partition("://")
+    if scheme in ("postgresql", "postgres"):
+        return "postgresql+psycopg://" + rest
+    return database_url
+
+
+def is_sqlite(database_url: str) -> bool:
+    return database_url.startswith("sqlite")
+
+
+def sqlite_path(database_url: str) -> str | None:
+    """The file of a SQLite URL; None for an in-memory database."""
+    database = make_url(database_url).database
+    return None if database in (None, "", ":memory:") else database
+
+
+def create_database_engine(database_url: str, **options: Any) -> Engine:
+    url = sqlalchemy_url(database_url)
+    if not is_sqlite(url):
+        # Fail fast when the server is away rather than hang a request for minutes.
+        connect_args = {"connect_timeout": 5, "application_name": "keyturn"}
+        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
+
+    if sqlite_path(url) is None:
+        # One shared connection, or every connection would see its own empty database.
+        engine = create_engine(
+            url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **options
+        )
+    else:
+        engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **options)
+
+    @event.listens_for(engine, "connect")
+    def _configure(dbapi_connection: sqlite3.Connection, _record: Any) -> None:
+        cursor = dbapi_connection.cursor()
+        try:
+            cursor.execute("PRAGMA foreign_keys=ON")
+            cursor.execute("PRAGMA busy_timeout=10000")
+            if sqlite_path(url) is not None:
+                # WAL lets readers run beside the writer; NORMAL is durable across
+                # application crashes and loses at most the last commits on power loss.
+                cursor.execute("PRAGMA journal_mode=WAL")
+                cursor.execute("PRAGMA synchronous=NORMAL")
+        finally:
+            cursor.close()
+
+    return engine

@@ -1,0 +1,286 @@
+"""The in-memory reference implementation of the storage contract (core/ports.py).
+
+It backs core's unit tests and is held to the same contract suite as the SQL store. It
+is pure Python: importing it pulls in no ORM.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+from keyturn.core.models import (
+    Account,
+    ApiKey,
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    Consent,
+    SigningKey,
+    Token,
+)
+from keyturn.core.ports import Conflict
+
+
+class MemoryStore:
+    def __init__(self) -> None:
+        self._lock = threading.RLock()
+        self._accounts: dict[int, Account] = {}
+        self._clients: dict[str, Client] = {}
+        self._api_keys: dict[int, ApiKey] = {}
+        self._codes: dict[bytes, AuthorizationCode] = {}
+        self._tokens: dict[bytes, Token] = {}
+        self._consents: dict[tuple[int, str], Consent] = {}
+        self._signing_keys: dict[str, SigningKey] = {}
+        self._events: list[AuditEvent] = []
+
+    def ping(self) -> None:
+        return None
+
+    def close(self) -> None:
+        return None
+
+    # ---- accounts ----
+
+    def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        now: int,
+        name: str = "",
+        company: str = "",
+        alias: str = "",
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Account:
+        with self._lock:
+            if self.find_account_by_email(email) is not None:
+                raise Conflict(f"an account with email {email!r} exists")
+            account = Account(
+                id=len(self._accounts) + 1,
+                email=email,
+                password_hash=password_hash,
+                name=name,
+                company=company,
+                alias=alias,
+                attributes=dict(attributes or {}),
+                created_at=now,
+                updated_at=now,
+            )
+            self._accounts[account.id] = account
+            return account
+
+    def get_account(self, account_id: int) -> Account | None:
+        return self._accounts.get(account_id)
+
+    def find_account_by_email(self, email: str) -> Account | None:
+        wanted = email.casefold()
+        return next((a for a in self._accounts.values() if a.email.casefold() == wanted), None)
+
+    # ---- clients ----
+
+    def add_client(self, client: Client) -> None:
+        with self._lock:
+            if client.client_id in self._clients:
+                raise Conflict(f"client {client.client_id!r} exists")
+            self._clients[client.client_id] = client
+
+    def get_client(self, client_id: str) -> Client | None:
+        return self._clients.get(client_id)
+
+    def list_clients(self, owner_id: int) -> list[Client]:
+        found = [c for c in self._clients.values() if c.owner_id == owner_id]
+        return sorted(found, key=lambda c: (c.created_at, c.client_id))
+
+    def update_client(self, client: Client) -> bool:
+        with self._lock:
+            if client.client_id not in self._clients:
+                return False
+            self._clients[client.client_id] = client
+            return True
+
+    def delete_client(self, client_id: str) -> bool:
+        with self._lock:
+            if self._clients.pop(client_id, None) is None:
+                return False
+            self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
+            self._tokens = {h: t for h, t in self._tokens.items() if t.client_id != client_id}
+            self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
+            return True
+
+    # ---- API keys ----
+
+    def add_api_key(
+        self,
+        *,
+        key_hash: bytes,
+        owner_id: int,
+        name: str,
+        display_prefix: str,
+        scopes: tuple[str, ...] | None,
+        now: int,
+        expires_at: int | None = None,
+    ) -> ApiKey:
+        with self._lock:
+            if any(k.key_hash == key_hash for k in self._api_keys.values()):
+                raise Conflict("an API key with this hash exists")
+            key = ApiKey(
+                id=len(self._api_keys) + 1,
+                key_hash=key_hash,
+                owner_id=owner_id,
+                name=name,
+                display_prefix=display_prefix,
+                scopes=scopes,
+                created_at=now,
+                expires_at=expires_at,
+            )
+            self._api_keys[key.id] = key
+            return key
+
+    def find_api_key(self, key_hash: bytes) -> ApiKey | None:
+        return next((k for k in self._api_keys.values() if k.key_hash == key_hash), None)
+
+    def list_api_keys(self, owner_id: int) -> list[ApiKey]:
+        return sorted((k for k in self._api_keys.values() if k.owner_id == owner_id), key=lambda k: k.id)
+
+    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool:
+        with self._lock:
+            key = self._api_keys.get(key_id)
+            if key is None or key.owner_id != owner_id or key.revoked_at is not None:
+                return False
+            self._api_keys[key_id] = replace(key, revoked_at=now)
+            return True
+
+    def touch_api_key(self, key_id: int, now: int) -> None:
+        with self._lock:
+            key = self._api_keys.get(key_id)
+            if key is not None:
+                self._api_keys[key_id] = replace(key, last_used_at=now)
+
+    # ---- authorization codes ----
+
+    def save_code(self, code: AuthorizationCode) -> None:
+        with self._lock:
+            if code.code_hash in self._codes:
+                raise Conflict("code exists")
+            self._codes[code.code_hash] = code
+
+    def consume_code(self, code_hash: bytes, now: int) -> tuple[AuthorizationCode | None, bool]:
+        with self._lock:
+            code = self._codes.get(code_hash)
+            if code is None:
+                return None, False
+            if code.consumed_at is not None:
+                return code, True
+            consumed = replace(code, consumed_at=now)
+            self._codes[code_hash] = consumed
+            return consumed, False
+
+    # ---- tokens ----
+
+    def save_tokens(self, tokens: Sequence[Token]) -> None:
+        with self._lock:
+            if any(t.token_hash in self._tokens for t in tokens):
+                raise Conflict("token exists")
+            for token in tokens:
+                self._tokens[token.token_hash] = token
+
+    def find_token(self, token_hash: bytes) -> Token | None:
+        return self._tokens.get(token_hash)
+
+    def rotate_refresh_token(
+        self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
+    ) -> bool:
+        with self._lock:
+            token = self._tokens.get(token_hash)
+            if token is None or token.rotated_at is not None or token.revoked_at is not None:
+                return False
+            self._tokens[token_hash] = replace(token, rotated_at=now, retry_blob=retry_blob)
+            self.save_tokens(new_tokens)
+            return True
+
+    def revoke_token(self, token_hash: bytes, now: int) -> bool:
+        with self._lock:
+            token = self._tokens.get(token_hash)
+            if token is None or token.revoked_at is not None:
+                return False
+            self._tokens[token_hash] = replace(token, revoked_at=now)
+            return True
+
+    def _revoke_where(self, match: Any, now: int) -> int:
+        with self._lock:
+            hits = [h for h, t in self._tokens.items() if match(t) and t.revoked_at is None]
+            for token_hash in hits:
+                self._tokens[token_hash] = replace(self._tokens[token_hash], revoked_at=now)
+            return len(hits)
+
+    def revoke_grant(self, grant_id: str, now: int) -> int:
+        return self._revoke_where(lambda t: t.grant_id == grant_id, now)
+
+    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
+        return self._revoke_where(lambda t: t.account_id == account_id and t.client_id == client_id, now)
+
+    # ---- consents ----
+
+    def get_consent(self, account_id: int, client_id: str) -> Consent | None:
+        return self._consents.get((account_id, client_id))
+
+    def save_consent(self, consent: Consent) -> None:
+        with self._lock:
+            key = (consent.account_id, consent.client_id)
+            existing = self._consents.get(key)
+            if existing is not None:
+                consent = replace(consent, created_at=existing.created_at)
+            self._consents[key] = consent
+
+    def delete_consent(self, account_id: int, client_id: str) -> bool:
+        with self._lock:
+            return self._consents.pop((account_id, client_id), None) is not None
+
+    def list_consents(self, account_id: int) -> list[Consent]:
+        found = [c for (a, _), c in self._consents.items() if a == account_id]
+        return sorted(found, key=lambda c: (c.created_at, c.client_id))
+
+    # ---- signing keys ----
+
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
+        with self._lock:
+            if key.kid in self._signing_keys:
+                raise Conflict(f"signing key {key.kid!r} exists")
+            for kid, old in list(self._signing_keys.items()):
+                if old.active:
+                    self._signing_keys[kid] = replace(old, retired_at=key.created_at, expires_at=retire_active_until)
+            self._signing_keys[key.kid] = key
+
+    def list_signing_keys(self, now: int) -> list[SigningKey]:
+        published = [k for k in self._signing_keys.values() if k.expires_at is None or k.expires_at > now]
+        return sorted(published, key=lambda k: (k.created_at, k.active), reverse=True)
+
+    # ---- audit ----
+
+    def record(
+        self,
+        kind: str,
+        now: int,
+        *,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None:
+        with self._lock:
+            self._events.append(
+                AuditEvent(
+                    id=len(self._events) + 1,
+                    at=now,
+                    kind=kind,
+                    account_id=account_id,
+                    client_id=client_id,
+                    detail=dict(detail or {}),
+                )
+            )
+
+    def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
+        events = [e for e in reversed(self._events) if kind is None or e.kind == kind]
+        return events[:limit]

@@ -1,0 +1,124 @@
+"""The ASGI application: one exact-path table for the protocol endpoints, and the one
+place that turns errors into responses."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+
+import anyio
+
+from keyturn.core.errors import OAuthError, ServerError
+from keyturn.core.metadata import JWKS_PATH, METADATA_PATH, server_metadata
+from keyturn.core.ports import StoreUnavailable
+from keyturn.runtime import Runtime
+
+from .http import NO_STORE, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+
+log = logging.getLogger("keyturn.web")
+
+Handler = Callable[[Request, Receive, Send], Awaitable[None]]
+_JSON = b"application/json"
+_PUBLIC_CACHE = [(b"cache-control", b"public, max-age=300")]
+
+
+class KeyturnApp:
+    def __init__(self, runtime: Runtime) -> None:
+        self.runtime = runtime
+        self._metadata = json_bytes(server_metadata(runtime.settings))
+        # path -> (allowed methods, handler)
+        self.routes: dict[str, tuple[frozenset[str], Handler]] = {
+            METADATA_PATH: (frozenset({"GET", "HEAD"}), self.metadata),
+            JWKS_PATH: (frozenset({"GET", "HEAD"}), self.jwks),
+            "/healthz": (frozenset({"GET", "HEAD"}), self.healthz),
+            "/readyz": (frozenset({"GET", "HEAD"}), self.readyz),
+        }
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "lifespan":
+            await self._lifespan(receive, send)
+            return
+        if scope["type"] != "http":
+            return
+        request = Request(scope)
+        route = self.routes.get(request.path)
+        try:
+            if route is None:
+                await send_json(send, 404, {"error": "not_found", "error_description": "No such endpoint."})
+                return
+            methods, handler = route
+            if request.method not in methods:
+                allow = ", ".join(sorted(methods)).encode("ascii")
+                await send_json(
+                    send,
+                    405,
+                    {"error": "invalid_request", "error_description": f"Use {allow.decode()} for this endpoint."},
+                    [(b"allow", allow), *NO_STORE],
+                )
+                return
+            await handler(request, receive, send)
+        except OAuthError as exc:
+            await send_oauth_error(send, exc)
+        except StoreUnavailable as exc:
+            log.error("database unavailable on %s: %s", request.path, exc)
+            await send_json(
+                send,
+                503,
+                {"error": "temporarily_unavailable", "error_description": "The database is unavailable; try again shortly."},
+                [(b"retry-after", b"5"), *NO_STORE],
+            )
+        except Exception:
+            # Anything unexpected becomes server_error with a generic text (the detail is logged).
+            log.exception("unexpected error on %s %s", request.method, request.path)
+            await send_oauth_error(send, ServerError())
+
+    async def _lifespan(self, receive: Receive, send: Send) -> None:
+        while True:
+            message = await receive()
+            if message["type"] == "lifespan.startup":
+                await send({"type": "lifespan.startup.complete"})
+            elif message["type"] == "lifespan.shutdown":
+                self.runtime.close()
+                await send({"type": "lifespan.shutdown.complete"})
+                return
+
+    # ---- endpoints ----
+
+    async def metadata(self, request: Request, receive: Receive, send: Send) -> None:
+        await send_bytes(send, 200, self._metadata, _JSON, _PUBLIC_CACHE)
+
+    async def jwks(self, request: Request, receive: Receive, send: Send) -> None:
+        await send_bytes(send, 200, self.runtime.keyring.jwks_json, b"application/jwk-set+json", _PUBLIC_CACHE)
+
+    async def healthz(self, request: Request, receive: Receive, send: Send) -> None:
+        await send_json(send, 200, {"status": "ok"}, [(b"cache-control", b"no-store")])
+
+    async def readyz(self, request: Request, receive: Receive, send: Send) -> None:
+        try:
+            with anyio.fail_after(5):
+                await anyio.to_thread.run_sync(self.runtime.store.ping)
+        except (StoreUnavailable, TimeoutError) as exc:
+            log.warning("readiness check failed: %s", exc or "database did not answer within 5 s")
+            await send_json(
+                send, 503, {"status": "unavailable", "database": "unreachable"}, [(b"cache-control", b"no-store")]
+            )
+            return
+        await send_json(send, 200, {"status": "ready", "database": "ok"}, [(b"cache-control", b"no-store")])
+
+
+async def send_oauth_error(send: Send, exc: OAuthError) -> None:
+    """The JSON error response of RFC 6749 §5.2 (and RFC 6750 §3 for invalid_token)."""
+    if exc.detail:
+        log.info("%s: %s", exc.error, exc.detail)
+    headers = list(NO_STORE)
+    if exc.status_code == 401:
+        challenge = b'Basic realm="keyturn"' if getattr(exc, "used_basic", False) else None
+        if exc.error == "invalid_token":
+            challenge = b'Bearer realm="keyturn", error="invalid_token"'
+        if challenge is not None:
+            headers.append((b"www-authenticate", challenge))
+    await send_json(send, exc.status_code, exc.to_dict(), headers)
+
+
+def create_app(runtime: Runtime) -> KeyturnApp:
+    return KeyturnApp(runtime)

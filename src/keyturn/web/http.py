@@ -1,0 +1,106 @@
+"""The few HTTP primitives the protocol endpoints need, on bare ASGI.
+
+The protocol endpoints (metadata, JWKS, token, introspection, revocation, /me) are the hot
+paths: they run on these helpers directly, without a framework's per-request objects.
+Portal pages, which are not hot, use Starlette.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from typing import Any
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+Headers = list[tuple[bytes, bytes]]
+
+#: Sent on every response: no sniffing, no framing, no referrer leaks (RFC 9700 §4.2.4).
+SECURITY_HEADERS: Headers = [
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+]
+#: RFC 6749 §5.1: token responses "MUST include the HTTP "Cache-Control" response header
+#: field with a value of "no-store" ... as well as the "Pragma" response header field
+#: with a value of "no-cache"."
+NO_STORE: Headers = [(b"cache-control", b"no-store"), (b"pragma", b"no-cache")]
+_JSON = (b"content-type", b"application/json")
+
+
+class BodyTooLarge(Exception):
+    pass
+
+
+class Request:
+    """What a protocol endpoint needs of a request, decoded once."""
+
+    __slots__ = ("scope", "method", "path", "_headers")
+
+    def __init__(self, scope: Scope) -> None:
+        self.scope = scope
+        self.method: str = scope["method"]
+        self.path: str = scope["path"]
+        self._headers: dict[bytes, bytes] | None = None
+
+    def header(self, name: bytes) -> bytes | None:
+        """The value of a header (lower-case name); repeated headers: the first."""
+        if self._headers is None:
+            headers: dict[bytes, bytes] = {}
+            for key, value in self.scope["headers"]:
+                headers.setdefault(key, value)
+            self._headers = headers
+        return self._headers.get(name)
+
+    def header_count(self, name: bytes) -> int:
+        return sum(1 for key, _ in self.scope["headers"] if key == name)
+
+    @property
+    def query_string(self) -> bytes:
+        return self.scope.get("query_string", b"")
+
+
+async def read_body(receive: Receive, limit: int) -> bytes:
+    """The whole request body; raises BodyTooLarge past ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] == "http.disconnect":
+            break
+        chunk = message.get("body", b"")
+        if chunk:
+            size += len(chunk)
+            if size > limit:
+                raise BodyTooLarge
+            chunks.append(chunk)
+        if not message.get("more_body", False):
+            break
+    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+
+
+async def send_bytes(
+    send: Send,
+    status: int,
+    body: bytes,
+    content_type: bytes,
+    extra_headers: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode("ascii"))]
+    headers.extend(SECURITY_HEADERS)
+    headers.extend(extra_headers)
+    await send({"type": "http.response.start", "status": status, "headers": headers})
+    await send({"type": "http.response.body", "body": body})
+
+
+def json_bytes(payload: Any) -> bytes:
+    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+
+
+async def send_json(
+    send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
+) -> None:
+    await send_bytes(send, status, json_bytes(payload), _JSON[1], extra_headers)

@@ -1,0 +1,421 @@
+"""The storage contract (core/ports.py), held against every implementation."""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import replace
+
+import pytest
+
+from keyturn.core.models import (
+    Account,
+    AuthorizationCode,
+    Client,
+    Consent,
+    SigningKey,
+    Token,
+    TokenKind,
+)
+from keyturn.core.ports import Conflict, Store
+
+NOW = 1_767_225_600
+
+
+def digest(label: str) -> bytes:
+    return hashlib.sha256(label.encode()).digest()
+
+
+def make_account(store: Store, email: str = "ann@example.com") -> Account:
+    return store.create_account(email=email, password_hash="$argon2id$x", now=NOW, name="Ann", company="Acme")
+
+
+def make_client(store: Store, owner: Account, client_id: str = "client-1", **changes: object) -> Client:
+    client = Client(
+        client_id=client_id,
+        name="App",
+        owner_id=owner.id,
+        secret_hash=digest("secret"),
+        redirect_uris=("https://app.example.com/cb",),
+        scopes=("sms", "balance"),
+        created_at=NOW,
+        updated_at=NOW,
+    )
+    client = replace(client, **changes)  # type: ignore[arg-type]
+    store.add_client(client)
+    return client
+
+
+def make_token(client: Client, label: str, grant_id: str = "grant-1", kind: str = TokenKind.ACCESS.value) -> Token:
+    return Token(
+        token_hash=digest(label),
+        kind=kind,
+        client_id=client.client_id,
+        account_id=client.owner_id,
+        scopes=("sms",),
+        grant_id=grant_id,
+        created_at=NOW,
+        expires_at=NOW + 3600,
+    )
+
+
+def make_code(client: Client, label: str = "code") -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=digest(label),
+        client_id=client.client_id,
+        account_id=client.owner_id,
+        scopes=("sms", "balance"),
+        redirect_uri="https://app.example.com/cb",
+        code_challenge="E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+        code_challenge_method="S256",
+        grant_id="grant-code",
+        created_at=NOW,
+        expires_at=NOW + 60,
+    )
+
+
+# ---- accounts ----
+
+
+def test_account_round_trip(store: Store) -> None:
+    created = store.create_account(
+        email="Ann@Example.com",
+        password_hash="$argon2id$hash",
+        now=NOW,
+        name="Ann",
+        company="Acme Inc",
+        alias="acme_inc",
+        attributes={"balance": "627.3615"},
+    )
+    assert created.id >= 1
+    loaded = store.get_account(created.id)
+    assert loaded == created
+    assert loaded is not None
+    assert loaded.attributes == {"balance": "627.3615"}
+    assert loaded.email == "Ann@Example.com"
+    assert (loaded.created_at, loaded.updated_at, loaded.disabled) == (NOW, NOW, False)
+
+
+def test_account_email_lookup_ignores_case(store: Store) -> None:
+    created = make_account(store, "Ann@Example.com")
+    assert store.find_account_by_email("ann@example.COM") == created
+    assert store.find_account_by_email("bob@example.com") is None
+    assert store.get_account(created.id + 100) is None
+
+
+def test_account_email_is_unique_whatever_the_case(store: Store) -> None:
+    make_account(store, "ann@example.com")
+    with pytest.raises(Conflict):
+        make_account(store, "ANN@example.com")
+
+
+def test_account_ids_are_distinct(store: Store) -> None:
+    first, second = make_account(store, "a@example.com"), make_account(store, "b@example.com")
+    assert first.id != second.id
+
+
+# ---- clients ----
+
+
+def test_client_round_trip_keeps_every_field(store: Store) -> None:
+    owner = make_account(store)
+    client = Client(
+        client_id="abc",
+        name="Dashboard",
+        owner_id=owner.id,
+        secret_hash=digest("s"),
+        redirect_uris=("https://a.example/cb", "https://b.example/cb"),
+        grant_types=("authorization_code", "refresh_token", "client_credentials"),
+        scopes=("sms", "voice"),
+        required_scopes=("sms",),
+        kind="access_key",
+        allow_implicit=True,
+        first_party=True,
+        remember_consent=False,
+        token_format="jwt",
+        access_token_ttl=7200,
+        refresh_token_ttl=86400,
+        created_at=NOW,
+        updated_at=NOW + 1,
+    )
+    store.add_client(client)
+    assert store.get_client("abc") == client
+    assert store.get_client("missing") is None
+
+
+def test_public_client_has_no_secret(store: Store) -> None:
+    owner = make_account(store)
+    make_client(store, owner, "public", secret_hash=None)
+    loaded = store.get_client("public")
+    assert loaded is not None
+    assert loaded.secret_hash is None
+    assert not loaded.confidential
+
+
+def test_client_id_is_unique(store: Store) -> None:
+    owner = make_account(store)
+    make_client(store, owner)
+    with pytest.raises(Conflict):
+        make_client(store, owner)
+
+
+def test_clients_are_listed_per_owner(store: Store) -> None:
+    ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
+    make_client(store, ann, "a1")
+    make_client(store, bob, "b1")
+    make_client(store, ann, "a2")
+    assert [c.client_id for c in store.list_clients(ann.id)] == ["a1", "a2"]
+    assert [c.client_id for c in store.list_clients(bob.id)] == ["b1"]
+
+
+def test_client_update(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    changed = replace(client, name="Renamed", scopes=("sms",))
+    assert store.update_client(changed) is True
+    assert store.get_client(client.client_id) == changed
+    ghost = replace(client, client_id="ghost")
+    assert store.update_client(ghost) is False
+
+
+def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    other = make_client(store, owner, "other")
+    store.save_code(make_code(client))
+    store.save_tokens([make_token(client, "t1"), make_token(other, "t2")])
+    store.save_consent(Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
+    assert store.delete_client(client.client_id) is True
+    assert store.get_client(client.client_id) is None
+    assert store.find_token(digest("t1")) is None
+    assert store.find_token(digest("t2")) is not None
+    assert store.get_consent(owner.id, client.client_id) is None
+    assert store.consume_code(digest("code"), NOW) == (None, False)
+    assert store.delete_client(client.client_id) is False
+
+
+# ---- API keys ----
+
+
+def test_api_key_round_trip(store: Store) -> None:
+    owner = make_account(store)
+    key = store.add_api_key(
+        key_hash=digest("key"), owner_id=owner.id, name="CI", display_prefix="kt_key_abcd", scopes=("sms",), now=NOW
+    )
+    assert store.find_api_key(digest("key")) == key
+    assert key.scopes == ("sms",)
+    assert (key.revoked_at, key.last_used_at, key.expires_at) == (None, None, None)
+    assert store.find_api_key(digest("other")) is None
+
+
+def test_api_key_without_scope_restriction(store: Store) -> None:
+    owner = make_account(store)
+    store.add_api_key(key_hash=digest("k"), owner_id=owner.id, name="All", display_prefix="kt_key_x", scopes=None, now=NOW)
+    found = store.find_api_key(digest("k"))
+    assert found is not None
+    assert found.scopes is None
+
+
+def test_api_key_revocation_is_owner_only_and_once(store: Store) -> None:
+    ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
+    key = store.add_api_key(key_hash=digest("k"), owner_id=ann.id, name="k", display_prefix="p", scopes=None, now=NOW)
+    assert store.revoke_api_key(key.id, bob.id, NOW + 5) is False
+    assert store.revoke_api_key(key.id, ann.id, NOW + 5) is True
+    assert store.revoke_api_key(key.id, ann.id, NOW + 6) is False
+    found = store.find_api_key(digest("k"))
+    assert found is not None
+    assert found.revoked_at == NOW + 5
+
+
+def test_api_key_use_is_recorded(store: Store) -> None:
+    owner = make_account(store)
+    key = store.add_api_key(key_hash=digest("k"), owner_id=owner.id, name="k", display_prefix="p", scopes=None, now=NOW)
+    store.touch_api_key(key.id, NOW + 30)
+    found = store.find_api_key(digest("k"))
+    assert found is not None
+    assert found.last_used_at == NOW + 30
+
+
+def test_api_keys_are_listed_per_owner_and_unique(store: Store) -> None:
+    ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
+    store.add_api_key(key_hash=digest("1"), owner_id=ann.id, name="one", display_prefix="p", scopes=None, now=NOW)
+    store.add_api_key(key_hash=digest("2"), owner_id=bob.id, name="two", display_prefix="p", scopes=None, now=NOW)
+    assert [k.name for k in store.list_api_keys(ann.id)] == ["one"]
+    with pytest.raises(Conflict):
+        store.add_api_key(key_hash=digest("1"), owner_id=bob.id, name="dup", display_prefix="p", scopes=None, now=NOW)
+
+
+# ---- authorization codes ----
+
+
+def test_code_is_consumed_exactly_once(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    code = make_code(client)
+    store.save_code(code)
+    first, replayed = store.consume_code(code.code_hash, NOW + 1)
+    assert replayed is False
+    assert first is not None
+    assert first.consumed_at == NOW + 1
+    assert (first.scopes, first.redirect_uri, first.code_challenge) == (code.scopes, code.redirect_uri, code.code_challenge)
+    second, replayed = store.consume_code(code.code_hash, NOW + 2)
+    assert replayed is True
+    assert second is not None
+    assert second.consumed_at == NOW + 1
+    assert second.grant_id == "grant-code"
+
+
+def test_unknown_code(store: Store) -> None:
+    assert store.consume_code(digest("nope"), NOW) == (None, False)
+
+
+# ---- tokens ----
+
+
+def test_tokens_round_trip(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    access = make_token(client, "at")
+    refresh = make_token(client, "rt", kind=TokenKind.REFRESH.value)
+    store.save_tokens([access, refresh])
+    assert store.find_token(access.token_hash) == access
+    assert store.find_token(refresh.token_hash) == refresh
+    assert store.find_token(digest("none")) is None
+
+
+def test_saving_a_duplicate_token_saves_nothing(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    store.save_tokens([make_token(client, "a")])
+    with pytest.raises(Conflict):
+        store.save_tokens([make_token(client, "b"), make_token(client, "a")])
+    assert store.find_token(digest("b")) is None
+
+
+def test_refresh_rotation_happens_once(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    old = make_token(client, "rt0", kind=TokenKind.REFRESH.value)
+    store.save_tokens([old])
+    new_pair = [make_token(client, "at1"), make_token(client, "rt1", kind=TokenKind.REFRESH.value)]
+    assert store.rotate_refresh_token(old.token_hash, NOW + 10, b"sealed", new_pair) is True
+    rotated = store.find_token(old.token_hash)
+    assert rotated is not None
+    assert (rotated.rotated_at, rotated.retry_blob, rotated.revoked_at) == (NOW + 10, b"sealed", None)
+    assert store.find_token(digest("rt1")) is not None
+    # A second rotation of the same token loses and writes nothing.
+    again = [make_token(client, "at2"), make_token(client, "rt2", kind=TokenKind.REFRESH.value)]
+    assert store.rotate_refresh_token(old.token_hash, NOW + 11, b"other", again) is False
+    assert store.find_token(digest("rt2")) is None
+    unchanged = store.find_token(old.token_hash)
+    assert unchanged is not None
+    assert unchanged.retry_blob == b"sealed"
+
+
+def test_a_revoked_refresh_token_cannot_rotate(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    old = make_token(client, "rt0", kind=TokenKind.REFRESH.value)
+    store.save_tokens([old])
+    assert store.revoke_token(old.token_hash, NOW) is True
+    assert store.rotate_refresh_token(old.token_hash, NOW + 1, None, [make_token(client, "at1")]) is False
+    assert store.find_token(digest("at1")) is None
+
+
+def test_revoke_token(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    store.save_tokens([make_token(client, "a")])
+    assert store.revoke_token(digest("a"), NOW + 3) is True
+    assert store.revoke_token(digest("a"), NOW + 4) is False
+    assert store.revoke_token(digest("unknown"), NOW + 4) is False
+    token = store.find_token(digest("a"))
+    assert token is not None
+    assert token.revoked_at == NOW + 3
+
+
+def test_revoke_grant_revokes_the_family_only(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    store.save_tokens([make_token(client, "a", "g1"), make_token(client, "b", "g1"), make_token(client, "c", "g2")])
+    store.revoke_token(digest("b"), NOW)
+    assert store.revoke_grant("g1", NOW + 1) == 1
+    a, b, c = (store.find_token(digest(x)) for x in "abc")
+    assert a is not None and b is not None and c is not None
+    assert (a.revoked_at, b.revoked_at, c.revoked_at) == (NOW + 1, NOW, None)
+
+
+def test_revoke_tokens_of_an_account_for_a_client(store: Store) -> None:
+    ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
+    client = make_client(store, ann)
+    other = make_client(store, ann, "other")
+    bobs = replace(make_token(client, "bob"), account_id=bob.id)
+    store.save_tokens([make_token(client, "ann1"), make_token(client, "ann2", "g2"), make_token(other, "ann3"), bobs])
+    assert store.revoke_tokens_of(ann.id, client.client_id, NOW) == 2
+    assert store.find_token(digest("ann3")).revoked_at is None  # type: ignore[union-attr]
+    assert store.find_token(digest("bob")).revoked_at is None  # type: ignore[union-attr]
+    assert store.find_token(digest("ann1")).revoked_at == NOW  # type: ignore[union-attr]
+
+
+# ---- consents ----
+
+
+def test_consent_upsert_list_delete(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    store.save_consent(Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
+    store.save_consent(Consent(owner.id, client.client_id, ("sms", "balance"), NOW + 5, NOW + 5))
+    consent = store.get_consent(owner.id, client.client_id)
+    assert consent == Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
+    assert store.list_consents(owner.id) == [consent]
+    assert store.delete_consent(owner.id, client.client_id) is True
+    assert store.delete_consent(owner.id, client.client_id) is False
+    assert store.get_consent(owner.id, client.client_id) is None
+    assert store.list_consents(owner.id) == []
+
+
+# ---- signing keys ----
+
+
+def signing_key(kid: str, created_at: int) -> SigningKey:
+    return SigningKey(
+        kid=kid,
+        alg="ES256",
+        public_jwk={"kty": "EC", "kid": kid},
+        private_key_sealed=b"sealed-" + kid.encode(),
+        created_at=created_at,
+    )
+
+
+def test_adding_a_signing_key_retires_the_active_one(store: Store) -> None:
+    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+    store.add_signing_key(signing_key("k2", NOW + 10), retire_active_until=NOW + 100)
+    keys = store.list_signing_keys(NOW + 20)
+    assert [k.kid for k in keys] == ["k2", "k1"]
+    assert keys[0].active
+    assert (keys[1].retired_at, keys[1].expires_at) == (NOW + 10, NOW + 100)
+    assert keys[1].private_key_sealed == b"sealed-k1"
+    assert dict(keys[0].public_jwk) == {"kty": "EC", "kid": "k2"}
+    # Past its expiry the retired key is no longer published.
+    assert [k.kid for k in store.list_signing_keys(NOW + 100)] == ["k2"]
+
+
+def test_rotation_within_one_second_keeps_the_new_key_first(store: Store) -> None:
+    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+    store.add_signing_key(signing_key("k2", NOW), retire_active_until=None)
+    keys = store.list_signing_keys(NOW)
+    assert [(k.kid, k.active) for k in keys] == [("k2", True), ("k1", False)]
+
+
+def test_signing_key_id_is_unique(store: Store) -> None:
+    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+    with pytest.raises(Conflict):
+        store.add_signing_key(signing_key("k1", NOW + 1), retire_active_until=None)
+    # The failed insert retired nothing.
+    assert [k.active for k in store.list_signing_keys(NOW + 1)] == [True]
+
+
+# ---- audit ----
+
+
+def test_audit_events_newest_first_and_filtered(store: Store) -> None:
+    store.record("login", NOW, account_id=1, detail={"ip": "127.0.0.1"})
+    store.record("token.issued", NOW + 1, account_id=1, client_id="c", detail={"grant": "client_credentials"})
+    store.record("login", NOW + 2, account_id=2)
+    events = store.list_events()
+    assert [(e.kind, e.at) for e in events] == [("login", NOW + 2), ("token.issued", NOW + 1), ("login", NOW)]
+    assert events[1].client_id == "c"
+    assert dict(events[1].detail) == {"grant": "client_credentials"}
+    assert [e.at for e in store.list_events(kind="login", limit=1)] == [NOW + 2]
