@@ -12,8 +12,20 @@ import keyturn
 
 PACKAGE = Path(keyturn.__file__).parent
 FORBIDDEN_IN_CORE = {
-    "sqlalchemy", "alembic", "psycopg", "starlette", "uvicorn", "jinja2", "httpx", "fastapi", "flask", "django",
-    "keyturn.store", "keyturn.web", "keyturn.cli", "keyturn.runtime",
+    "sqlalchemy",
+    "alembic",
+    "psycopg",
+    "starlette",
+    "uvicorn",
+    "jinja2",
+    "httpx",
+    "fastapi",
+    "flask",
+    "django",
+    "keyturn.store",
+    "keyturn.web",
+    "keyturn.cli",
+    "keyturn.runtime",
 }
 
 

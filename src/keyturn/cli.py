@@ -12,6 +12,7 @@ import functools
 import json
 import logging
 import os
+import signal
 import socket
 import sys
 from collections.abc import Callable
@@ -92,7 +93,10 @@ def _bind(host: str, port: int) -> socket.socket:
     except OSError as exc:
         sock.close()
         if exc.errno == errno.EADDRINUSE:
-            fail(f"cannot listen on {host}:{port}: the address is already in use (is Keyturn already running? choose another with --port)")
+            fail(
+                f"cannot listen on {host}:{port}: the address is already in use "
+                "(is Keyturn already running? choose another with --port)"
+            )
         if exc.errno == errno.EACCES:
             fail(f"cannot listen on {host}:{port}: permission denied (ports below 1024 need privileges)")
         if exc.errno in (errno.EADDRNOTAVAIL, errno.EAFNOSUPPORT) or isinstance(exc, socket.gaierror):
@@ -128,6 +132,11 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "loop": "uvloop",
         "server_header": False,
     }
+    # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the
+    # handlers it found: make those a no-op, so that a clean stop exits 0, not -15 or a
+    # KeyboardInterrupt traceback.
+    for stop_signal in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(stop_signal, lambda *_: None)
     if workers == 1:
         from keyturn.web.app import create_app
 
@@ -143,8 +152,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if config_path is not None:
         os.environ["KEYTURN_CONFIG"] = os.path.abspath(config_path)
     config = uvicorn.Config("keyturn.web.asgi:app_from_environment", factory=True, workers=workers, **options)
-    server = uvicorn.Server(config)
-    Multiprocess(config, target=server.run, sockets=[sock]).run()
+    Multiprocess(config, sockets=[sock]).run()
 
 
 def _redacted(url: str) -> str:
@@ -180,7 +188,7 @@ def db_upgrade(settings: Settings) -> None:
         fail(str(exc))
     finally:
         engine.dispose()
-    click.echo(f"database {'migrated' if applied else 'already'} at schema revision {HEAD}", err=True)
+    click.echo(f"keyturn: database {'migrated to' if applied else 'already at'} schema revision {HEAD}", err=True)
 
 
 # ---- users ----
@@ -220,7 +228,13 @@ def users_create(
         fail(str(exc))
     finally:
         runtime.close()
-    payload = {"id": account.id, "email": account.email, "name": account.name, "company": account.company, "alias": account.alias}
+    payload = {
+        "id": account.id,
+        "email": account.email,
+        "name": account.name,
+        "company": account.company,
+        "alias": account.alias,
+    }
     _emit(as_json, payload, [f"created account {account.id} <{account.email}>"])
 
 
@@ -261,7 +275,9 @@ def clients() -> None:
 )
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
 @click.option("--allow-implicit", is_flag=True, help="Allow the legacy implicit flow (response_type=token).")
-@click.option("--token-format", type=click.Choice(["opaque", "jwt"]), default=None, help="Override the server's token format.")
+@click.option(
+    "--token-format", type=click.Choice(["opaque", "jwt"]), default=None, help="Override the server's token format."
+)
 @click.option("--owner", default=None, metavar="EMAIL", help="Owning account (default: the operator account).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_config
@@ -357,7 +373,13 @@ def api_keys_create(settings: Settings, owner: str, name: str, scopes: tuple[str
     finally:
         runtime.close()
     key = created.api_key
-    payload = {"id": key.id, "key": created.key, "name": key.name, "owner": account.email, "scopes": None if key.scopes is None else list(key.scopes)}
+    payload = {
+        "id": key.id,
+        "key": created.key,
+        "name": key.name,
+        "owner": account.email,
+        "scopes": None if key.scopes is None else list(key.scopes),
+    }
     _emit(as_json, payload, [f"key: {created.key}", "Store the key now: it is not shown again."])
 
 

@@ -30,10 +30,10 @@ class StartupError(Exception):
 @dataclass(slots=True)
 class Runtime:
     settings: Settings
-    store: "SqlStore"
+    store: SqlStore
     clock: Clock
     hasher: Hasher
-    keyring: "KeyRing"
+    keyring: KeyRing
 
     def close(self) -> None:
         self.store.close()
@@ -71,7 +71,9 @@ def server_secret(settings: Settings) -> str:
     except OSError as exc:
         raise StartupError(f"cannot read the development secret file {secret_path}: {exc.strerror}") from None
     if len(secret) < 32:
-        raise StartupError(f"the development secret file {secret_path} is damaged; delete it only if this database is new")
+        raise StartupError(
+            f"the development secret file {secret_path} is damaged; delete it only if this database is new"
+        )
     return secret
 
 

@@ -268,7 +268,9 @@ def _database_url(key: str, value: Any, source: str) -> str:
     driver = scheme.split("+", 1)[0]
     if driver == "sqlite":
         if not (rest == "" or rest.startswith("/")):
-            raise SettingsError(key, f"a SQLite URL is sqlite:///relative.db or sqlite:////absolute.db, got {text!r}", source)
+            raise SettingsError(
+                key, f"a SQLite URL is sqlite:///relative.db or sqlite:////absolute.db, got {text!r}", source
+            )
         return text
     if driver in ("postgresql", "postgres"):
         if scheme not in ("postgresql", "postgres", "postgresql+psycopg"):
@@ -279,7 +281,9 @@ def _database_url(key: str, value: Any, source: str) -> str:
         except ValueError as exc:
             raise SettingsError(key, f"malformed PostgreSQL URL: {exc}", source) from None
         if not parts.path.strip("/"):
-            raise SettingsError(key, "a PostgreSQL URL must name the database, e.g. postgresql://user@host/keyturn", source)
+            raise SettingsError(
+                key, "a PostgreSQL URL must name the database, e.g. postgresql://user@host/keyturn", source
+            )
         return text
     raise SettingsError(key, f"unsupported database {driver!r}; use sqlite:/// or postgresql://", source)
 

@@ -209,7 +209,9 @@ def test_api_key_round_trip(store: Store) -> None:
 
 def test_api_key_without_scope_restriction(store: Store) -> None:
     owner = make_account(store)
-    store.add_api_key(key_hash=digest("k"), owner_id=owner.id, name="All", display_prefix="kt_key_x", scopes=None, now=NOW)
+    store.add_api_key(
+        key_hash=digest("k"), owner_id=owner.id, name="All", display_prefix="kt_key_x", scopes=None, now=NOW
+    )
     found = store.find_api_key(digest("k"))
     assert found is not None
     assert found.scopes is None
@@ -255,7 +257,11 @@ def test_code_is_consumed_exactly_once(store: Store) -> None:
     assert replayed is False
     assert first is not None
     assert first.consumed_at == NOW + 1
-    assert (first.scopes, first.redirect_uri, first.code_challenge) == (code.scopes, code.redirect_uri, code.code_challenge)
+    assert (first.scopes, first.redirect_uri, first.code_challenge) == (
+        code.scopes,
+        code.redirect_uri,
+        code.code_challenge,
+    )
     second, replayed = store.consume_code(code.code_hash, NOW + 2)
     assert replayed is True
     assert second is not None
@@ -333,7 +339,9 @@ def test_revoke_grant_revokes_the_family_only(store: Store) -> None:
     store.revoke_token(digest("b"), NOW)
     assert store.revoke_grant("g1", NOW + 1) == 1
     a, b, c = (store.find_token(digest(x)) for x in "abc")
-    assert a is not None and b is not None and c is not None
+    assert a is not None
+    assert b is not None
+    assert c is not None
     assert (a.revoked_at, b.revoked_at, c.revoked_at) == (NOW + 1, NOW, None)
 
 

@@ -113,7 +113,9 @@ def test_a_corrupt_sqlite_file_is_reported_and_left_as_it_was(tmp_path: Path) ->
 def test_an_unreachable_postgres_is_one_clear_error() -> None:
     engine = create_database_engine("postgresql://nobody@127.0.0.1:1/keyturn")
     try:
-        with pytest.raises(StoreUnavailable, match=r"^cannot reach the database at postgresql\+psycopg://nobody@127.0.0.1:1/keyturn"):
+        with pytest.raises(
+            StoreUnavailable, match=r"^cannot reach the database at postgresql\+psycopg://nobody@127.0.0.1:1/keyturn"
+        ):
             upgrade(engine)
     finally:
         engine.dispose()

@@ -99,8 +99,10 @@ def test_private_keys_are_stored_sealed_and_need_the_server_secret(settings: Set
     from cryptography.hazmat.primitives.serialization import load_der_private_key
 
     with runtime.store.engine.connect() as connection:  # type: ignore[attr-defined]
-        (sealed,) = connection.execute(signing_keys.select().with_only_columns(signing_keys.c.private_key_sealed)).scalars()
-    with pytest.raises(ValueError):
+        (sealed,) = connection.execute(
+            signing_keys.select().with_only_columns(signing_keys.c.private_key_sealed)
+        ).scalars()
+    with pytest.raises(ValueError, match="Could not deserialize"):
         load_der_private_key(sealed, password=None)
     runtime.close()
     with pytest.raises(StartupError, match="sealed with a different server secret"):
@@ -134,7 +136,9 @@ def test_unknown_path_and_wrong_method(client: TestClient) -> None:
     assert wrong.json()["error"] == "invalid_request"
 
 
-@pytest.mark.parametrize("path", ["/.well-known/oauth-authorization-server", "/oauth/jwks", "/healthz", "/readyz", "/nowhere"])
+@pytest.mark.parametrize(
+    "path", ["/.well-known/oauth-authorization-server", "/oauth/jwks", "/healthz", "/readyz", "/nowhere"]
+)
 def test_every_response_carries_the_security_headers(client: TestClient, path: str) -> None:
     headers = client.get(path).headers
     assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS

@@ -14,7 +14,7 @@ import hashlib
 import hmac
 import secrets
 import zlib
-from enum import Enum
+from enum import StrEnum
 
 _BODY_BYTES = 32
 _BODY_LENGTH = 43  # len(secrets.token_urlsafe(32))
@@ -22,7 +22,7 @@ _CHECK_LENGTH = 6
 _BASE62 = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
 
 
-class Kind(str, Enum):
+class Kind(StrEnum):
     ACCESS_TOKEN = "kt_at_"
     REFRESH_TOKEN = "kt_rt_"
     API_KEY = "kt_key_"

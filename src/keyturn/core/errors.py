@@ -53,9 +53,7 @@ class InvalidClient(OAuthError):
     status_code = 401
     default_description = "Client authentication failed."
 
-    def __init__(
-        self, description: str | None = None, *, detail: str | None = None, used_basic: bool = False
-    ) -> None:
+    def __init__(self, description: str | None = None, *, detail: str | None = None, used_basic: bool = False) -> None:
         super().__init__(description, detail=detail)
         #: RFC 6749 §5.2: include WWW-Authenticate matching the scheme the client used.
         self.used_basic = used_basic
@@ -150,9 +148,7 @@ class InsufficientScope(OAuthError):
     status_code = 403
     default_description = "The access token does not carry the scope this request needs."
 
-    def __init__(
-        self, description: str | None = None, *, detail: str | None = None, scope: str = ""
-    ) -> None:
+    def __init__(self, description: str | None = None, *, detail: str | None = None, scope: str = "") -> None:
         super().__init__(description, detail=detail)
         #: RFC 6750 §3: the scope needed, for the WWW-Authenticate ``scope`` attribute.
         self.scope = scope

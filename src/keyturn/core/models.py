@@ -8,25 +8,25 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from enum import Enum
+from enum import StrEnum
 from typing import Any
 
 
-class GrantType(str, Enum):
+class GrantType(StrEnum):
     AUTHORIZATION_CODE = "authorization_code"
     REFRESH_TOKEN = "refresh_token"
     CLIENT_CREDENTIALS = "client_credentials"
     IMPLICIT = "implicit"
 
 
-class ClientKind(str, Enum):
+class ClientKind(StrEnum):
     #: A registered OAuth application ("Create New Client").
     APPLICATION = "application"
     #: A Sinch-style access key: Key ID + Key Secret for client credentials.
     ACCESS_KEY = "access_key"
 
 
-class TokenKind(str, Enum):
+class TokenKind(StrEnum):
     ACCESS = "access"
     REFRESH = "refresh"
 

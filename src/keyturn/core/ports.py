@@ -141,11 +141,13 @@ class ConsentStore(Protocol):
 class SigningKeyStore(Protocol):
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
         """Atomically adds ``key`` as the active key and retires the previously active
-        ones, which stay published until ``retire_active_until`` (None: indefinitely)."""
+        one, which stays published until ``retire_active_until`` (None: indefinitely).
+        There is never more than one active key: when a concurrent call added one first,
+        this raises Conflict and changes nothing."""
         ...
 
     def list_signing_keys(self, now: int) -> list[SigningKey]:
-        """The published keys (not yet expired), newest first."""
+        """The published keys (not yet expired), the most recently added first."""
         ...
 
 

@@ -35,5 +35,7 @@ def redirect_uri_problem(uri: str, *, production: bool) -> str | None:
         return None
     # RFC 8252 §7.1: private-use URI schemes are reverse domain names, e.g. com.example.app:/cb
     if "." not in scheme:
-        return f"redirect URI scheme {scheme!r} must be https, or a reverse-domain private scheme such as com.example.app"
+        return (
+            f"redirect URI scheme {scheme!r} must be https, or a reverse-domain private scheme such as com.example.app"
+        )
     return None

@@ -12,7 +12,7 @@ from sqlalchemy.pool import StaticPool
 
 def sqlalchemy_url(database_url: str) -> str:
     """Keyturn's URLs name the database; SQLAlchemy's also name the driver."""
-    scheme, sep, rest = database_url.partition("://")
+    scheme, _, rest = database_url.partition("://")
     if scheme in ("postgresql", "postgres"):
         return "postgresql+psycopg://" + rest
     return database_url
@@ -37,9 +37,7 @@ def create_database_engine(database_url: str, **options: Any) -> Engine:
 
     if sqlite_path(url) is None:
         # One shared connection, or every connection would see its own empty database.
-        engine = create_engine(
-            url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **options
-        )
+        engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **options)
     else:
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **options)
 

@@ -255,8 +255,8 @@ class MemoryStore:
             self._signing_keys[key.kid] = key
 
     def list_signing_keys(self, now: int) -> list[SigningKey]:
-        published = [k for k in self._signing_keys.values() if k.expires_at is None or k.expires_at > now]
-        return sorted(published, key=lambda k: (k.created_at, k.active), reverse=True)
+        # Newest first: dicts keep insertion order.
+        return [k for k in reversed(self._signing_keys.values()) if k.expires_at is None or k.expires_at > now]
 
     # ---- audit ----
 

@@ -126,7 +126,8 @@ def describe_database_error(engine: Engine, exc: BaseException) -> str:
         if "file is not a database" in message or "malformed" in message:
             return f"{sqlite_path(str(engine.url))} is not a usable SQLite database ({message}); is it corrupt?"
         if isinstance(exc, OperationalError) and "unable to open" in message:
-            return f"cannot open SQLite database {sqlite_path(str(engine.url))}: check that its folder exists and is writable"
+            path = sqlite_path(str(engine.url))
+            return f"cannot open SQLite database {path}: check that its folder exists and is writable"
     elif isinstance(exc, OperationalError | DBAPIError):
         return f"cannot reach the database at {where}: {message}"
     return f"database error at {where}: {message}"

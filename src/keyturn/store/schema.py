@@ -147,13 +147,18 @@ consents = Table(
 signing_keys = Table(
     "signing_keys",
     metadata,
-    Column("kid", String(64), primary_key=True),
+    # The order keys were added in: the newest is first in the JWKS.
+    Column("id", Integer, primary_key=True, autoincrement=True),
+    Column("kid", String(64), nullable=False, unique=True),
     Column("alg", String(10), nullable=False),
     Column("public_jwk", JSON, nullable=False),
     Column("private_key_sealed", LargeBinary, nullable=False),
     _timestamp("created_at"),
     _timestamp("retired_at", nullable=True),
     _timestamp("expires_at", nullable=True),
+    # TRUE on the active key and NULL on the others: being unique, it lets the database
+    # itself refuse a second active key when two servers start (or rotate) at once.
+    Column("current", Boolean, nullable=True, unique=True),
 )
 
 audit_events = Table(

@@ -91,7 +91,7 @@ class SqlStore:
         alias: str = "",
         attributes: Mapping[str, Any] | None = None,
     ) -> Account:
-        values = {
+        values: dict[str, Any] = {
             "email": email,
             "email_key": email.casefold(),
             "password_hash": password_hash,
@@ -179,9 +179,7 @@ class SqlStore:
         values = self._client_values(client)
         del values["client_id"]
         with self._begin() as connection:
-            result = connection.execute(
-                update(clients).where(clients.c.client_id == client.client_id).values(**values)
-            )
+            result = connection.execute(update(clients).where(clients.c.client_id == client.client_id).values(**values))
         return result.rowcount == 1
 
     def delete_client(self, client_id: str) -> bool:
@@ -436,14 +434,16 @@ class SqlStore:
 
     @staticmethod
     def _signing_key(row: Row[Any]) -> SigningKey:
-        return SigningKey(**row._mapping)
+        values = dict(row._mapping)
+        del values["id"], values["current"]
+        return SigningKey(**values)
 
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
         with self._begin() as connection:
             connection.execute(
                 update(signing_keys)
                 .where(signing_keys.c.retired_at.is_(None))
-                .values(retired_at=key.created_at, expires_at=retire_active_until)
+                .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
             )
             connection.execute(
                 insert(signing_keys).values(
@@ -454,6 +454,7 @@ class SqlStore:
                     created_at=key.created_at,
                     retired_at=key.retired_at,
                     expires_at=key.expires_at,
+                    current=True if key.retired_at is None else None,
                 )
             )
 
@@ -461,7 +462,7 @@ class SqlStore:
         statement = (
             select(signing_keys)
             .where((signing_keys.c.expires_at.is_(None)) | (signing_keys.c.expires_at > now))
-            .order_by(signing_keys.c.created_at.desc(), signing_keys.c.retired_at.is_(None).desc())
+            .order_by(signing_keys.c.id.desc())
         )
         return self._read_all(statement, self._signing_key)
 

@@ -17,12 +17,12 @@ from typing import Any
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
-from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 from cryptography.hazmat.primitives.hashes import SHA256
+from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyturn.core.clock import Clock
 from keyturn.core.models import SigningKey
-from keyturn.core.ports import SigningKeyStore
+from keyturn.core.ports import Conflict, SigningKeyStore
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _NONCE_BYTES = 12
@@ -43,9 +43,7 @@ class KeySealer:
     __slots__ = ("_aead",)
 
     def __init__(self, server_secret: str) -> None:
-        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=_SEAL_CONTEXT).derive(
-            server_secret.encode("utf-8")
-        )
+        key = HKDF(algorithm=SHA256(), length=32, salt=None, info=_SEAL_CONTEXT).derive(server_secret.encode("utf-8"))
         self._aead = AESGCM(key)
 
     def seal(self, plaintext: bytes, kid: str) -> bytes:
@@ -125,7 +123,10 @@ class KeyRing:
         """Creates the first signing key if there is none; loads the ring."""
         self.reload()
         if self._active is None:
-            self.rotate(alg, keep_previous_for=None)
+            try:
+                self.rotate(alg, keep_previous_for=None)
+            except Conflict:  # another server created the first key at the same moment
+                self.reload()
 
     def rotate(self, alg: str, keep_previous_for: int | None) -> SigningKey:
         """Adds a new active key. The previous one stays published for

@@ -64,7 +64,10 @@ class KeyturnApp:
             await send_json(
                 send,
                 503,
-                {"error": "temporarily_unavailable", "error_description": "The database is unavailable; try again shortly."},
+                {
+                    "error": "temporarily_unavailable",
+                    "error_description": "The database is unavailable; try again shortly.",
+                },
                 [(b"retry-after", b"5"), *NO_STORE],
             )
         except Exception:

@@ -38,7 +38,7 @@ class BodyTooLarge(Exception):
 class Request:
     """What a protocol endpoint needs of a request, decoded once."""
 
-    __slots__ = ("scope", "method", "path", "_headers")
+    __slots__ = ("_headers", "method", "path", "scope")
 
     def __init__(self, scope: Scope) -> None:
         self.scope = scope
@@ -60,7 +60,8 @@ class Request:
 
     @property
     def query_string(self) -> bytes:
-        return self.scope.get("query_string", b"")
+        query: bytes = self.scope.get("query_string", b"")
+        return query
 
 
 async def read_body(receive: Receive, limit: int) -> bytes:
@@ -71,7 +72,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
         message = await receive()
         if message["type"] == "http.disconnect":
             break
-        chunk = message.get("body", b"")
+        chunk: bytes = message.get("body", b"")
         if chunk:
             size += len(chunk)
             if size > limit:
@@ -79,7 +80,7 @@ async def read_body(receive: Receive, limit: int) -> bytes:
             chunks.append(chunk)
         if not message.get("more_body", False):
             break
-    return chunks[0] if len(chunks) == 1 else b"".join(chunks)
+    return b"".join(chunks)
 
 
 async def send_bytes(
@@ -100,7 +101,5 @@ def json_bytes(payload: Any) -> bytes:
     return json.dumps(payload, separators=(",", ":")).encode("utf-8")
 
 
-async def send_json(
-    send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()
-) -> None:
+async def send_json(send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
     await send_bytes(send, status, json_bytes(payload), _JSON[1], extra_headers)

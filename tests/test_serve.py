@@ -1,0 +1,120 @@
+"""`keyturn serve` as a user starts it: zero configuration, clear failures, and safe
+concurrent start-ups on one PostgreSQL database."""
+
+from __future__ import annotations
+
+import socket
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from sqlalchemy import create_engine, text
+
+from .cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
+
+pytestmark = pytest.mark.slow
+
+
+def test_zero_configuration_start(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(cwd=tmp_path, port=port)
+    try:
+        wait_until_ready(server, port)
+        base = f"http://127.0.0.1:{port}"
+        metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
+        assert metadata["issuer"] == "http://127.0.0.1:8000"
+        assert metadata["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"
+        jwks = httpx.get(f"{base}/oauth/jwks").json()
+        assert len(jwks["keys"]) == 1
+        ready = httpx.get(f"{base}/readyz")
+        assert (ready.status_code, ready.json()["database"]) == (200, "ok")
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert f"keyturn: listening on http://127.0.0.1:{port}" in err
+    assert "Traceback" not in err
+    with sqlite3.connect(tmp_path / "keyturn.db") as connection:
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert connection.execute("SELECT count(*) FROM signing_keys").fetchall() == [(1,)]
+
+
+def test_restart_keeps_the_signing_key(tmp_path: Path) -> None:
+    kids = []
+    for _ in range(2):
+        port = free_port()
+        server = start_server(cwd=tmp_path, port=port)
+        try:
+            wait_until_ready(server, port)
+            kids.append([k["kid"] for k in httpx.get(f"http://127.0.0.1:{port}/oauth/jwks").json()["keys"]])
+        finally:
+            stop_server(server)
+    assert kids[0] == kids[1]
+    assert len(kids[0]) == 1
+
+
+def test_a_port_in_use_is_one_clear_line(tmp_path: Path) -> None:
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        port = busy.getsockname()[1]
+        result = run_keyturn("serve", "--port", str(port), cwd=tmp_path, env={"KEYTURN_SECRET": "s" * 40})
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    assert result.stderr.strip().splitlines()[-1] == (
+        f"keyturn: cannot listen on 127.0.0.1:{port}: the address is already in use "
+        "(is Keyturn already running? choose another with --port)"
+    )
+
+
+def test_an_unreachable_database_stops_the_server_with_one_line(tmp_path: Path) -> None:
+    result = run_keyturn(
+        "serve",
+        "--port",
+        str(free_port()),
+        cwd=tmp_path,
+        env={"KEYTURN_DATABASE_URL": "postgresql://nobody@127.0.0.1:1/keyturn", "KEYTURN_SECRET": "s" * 40},
+    )
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith("keyturn: cannot reach the database at postgresql+psycopg://nobody@127.0.0.1:1/keyturn")
+
+
+@pytest.mark.postgres
+def test_two_servers_started_at_once_on_one_postgres_database(tmp_path: Path, fresh_postgres_url: str) -> None:
+    env = {"KEYTURN_DATABASE_URL": fresh_postgres_url, "KEYTURN_SECRET": "shared-secret-" + "p" * 30}
+    ports = [free_port(), free_port()]
+    servers = [start_server(cwd=tmp_path, port=port, env=env) for port in ports]
+    try:
+        for server, port in zip(servers, ports, strict=True):
+            wait_until_ready(server, port)
+        jwks = [httpx.get(f"http://127.0.0.1:{port}/oauth/jwks").json() for port in ports]
+        for port in ports:
+            assert httpx.get(f"http://127.0.0.1:{port}/readyz").status_code == 200
+    finally:
+        results = [stop_server(server) for server in servers]
+    assert [code for code, _, _ in results] == [0, 0], [err for _, _, err in results]
+    engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
+    try:
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+            active = connection.execute(text("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL")).scalar()
+    finally:
+        engine.dispose()
+    # Both servers publish the same active key.
+    assert active == 1
+    assert jwks[0]["keys"][0]["kid"] == jwks[1]["keys"][0]["kid"]
+
+
+def test_several_workers_serve(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server("--workers", "2", cwd=tmp_path, port=port, env={"KEYTURN_SECRET": "w" * 40})
+    try:
+        wait_until_ready(server, port)
+        kids = {httpx.get(f"http://127.0.0.1:{port}/oauth/jwks").json()["keys"][0]["kid"] for _ in range(10)}
+        assert len(kids) == 1
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
