@@ -61,6 +61,8 @@ class ConfigFileError(SettingsError):
 @dataclass(frozen=True, slots=True)
 class Settings:
     issuer: str = "http://127.0.0.1:8000"
+    #: The ``aud`` of access tokens (the protected API); None: the issuer.
+    audience: str | None = None
     database_url: str = "sqlite:///keyturn.db"
     redis_url: str | None = None
     env: str = "development"
@@ -79,7 +81,7 @@ class Settings:
     #: Largest request body the protocol endpoints read, in bytes.
     max_body_size: int = 16_384
     #: The scope catalogue: name -> description shown on the consent page.
-    scopes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}))
+    scopes: Mapping[str, str] = field(default_factory=lambda: MappingProxyType({}), hash=False)
 
     @property
     def production(self) -> bool:
@@ -106,6 +108,8 @@ def load_settings(
         for key, value in _read_toml(os.fspath(path)).items():
             raw[key] = value
             sources[key] = os.fspath(path)
+            if isinstance(value, dict):
+                sources.update({f"{key}.{sub}": os.fspath(path) for sub in value})
 
     for name, value in environ.items():
         if not name.startswith(ENV_PREFIX):
@@ -119,9 +123,11 @@ def load_settings(
             if not isinstance(section, dict):
                 raise SettingsError(key, "is not a table, so it has no sub-keys", name)
             section[sub] = value
+            sources[f"{key}.{sub}"] = name
+            sources.setdefault(key, name)
         else:
             raw[key] = _parse_env_value(key, value, name)
-        sources[key] = name
+            sources[key] = name
 
     return _build(raw, sources)
 
@@ -171,7 +177,13 @@ def _build(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
 
     values: dict[str, Any] = dict(_DEFAULTS)
     for key, value in raw.items():
-        values[key] = _VALIDATORS[key](key, value, src(key))
+        try:
+            values[key] = _VALIDATORS[key](key, value, src(key))
+        except SettingsError as exc:
+            # A table entry's problem names the entry, and where that entry came from.
+            if exc.key != key and exc.key in sources:
+                raise SettingsError(exc.key, exc.problem, sources[exc.key]) from None
+            raise
 
     settings = replace(Settings(), **values)
     _check_consistency(settings, src)
@@ -253,7 +265,7 @@ def _issuer(key: str, value: Any, source: str) -> str:
     if parts.scheme not in ("http", "https") or not parts.hostname:
         raise SettingsError(key, f"must be an http(s) URL such as https://auth.example.com, got {text!r}", source)
     # RFC 8414 §2: the issuer is a URL "that has no query or fragment components".
-    if parts.query or parts.fragment:
+    if parts.query or parts.fragment or "?" in text or "#" in text:
         raise SettingsError(key, "must not have a query or fragment (RFC 8414 §2)", source)
     return text.rstrip("/")
 
@@ -329,6 +341,7 @@ def _scope_catalogue(key: str, value: Any, source: str) -> Mapping[str, str]:
 
 _VALIDATORS: dict[str, Any] = {
     "issuer": _issuer,
+    "audience": _optional_string,
     "database_url": _database_url,
     "redis_url": _redis_url,
     "env": _choice(ENVIRONMENTS),

@@ -47,6 +47,8 @@ def new_secret(kind: Kind) -> str:
 
 def kind_of(secret: str) -> Kind | None:
     """The kind of a well-formed Keyturn secret, or None (wrong length, prefix or check)."""
+    if not secret.isascii():
+        return None
     for kind in Kind:
         if secret.startswith(kind.value):
             if len(secret) != len(kind.value) + _BODY_LENGTH + _CHECK_LENGTH:

@@ -15,7 +15,7 @@ class OAuthError(Exception):
     """Base of all protocol errors."""
 
     error: ClassVar[str] = "server_error"
-    status_code: ClassVar[int] = 400
+    status_code: ClassVar[int] = 500
     default_description: ClassVar[str] = "The request could not be processed."
 
     def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
@@ -41,6 +41,7 @@ class InvalidRequest(OAuthError):
     otherwise malformed." """
 
     error = "invalid_request"
+    status_code = 400
     default_description = "The request is missing a parameter or is malformed."
 
 
@@ -65,6 +66,7 @@ class InvalidGrant(OAuthError):
     redirection URI used in the authorization request, or was issued to another client." """
 
     error = "invalid_grant"
+    status_code = 400
     default_description = "The authorization grant is invalid, expired or revoked."
 
 
@@ -73,6 +75,7 @@ class UnauthorizedClient(OAuthError):
     authorization grant type." """
 
     error = "unauthorized_client"
+    status_code = 400
     default_description = "The client is not allowed to use this grant type."
 
 
@@ -81,6 +84,7 @@ class UnsupportedGrantType(OAuthError):
     authorization server." """
 
     error = "unsupported_grant_type"
+    status_code = 400
     default_description = "The grant type is not supported."
 
 
@@ -89,6 +93,7 @@ class InvalidScope(OAuthError):
     scope granted by the resource owner." """
 
     error = "invalid_scope"
+    status_code = 400
     default_description = "The requested scope is invalid or not allowed for this client."
 
 
@@ -106,6 +111,7 @@ class UnsupportedResponseType(OAuthError):
     authorization code using this method." """
 
     error = "unsupported_response_type"
+    status_code = 400
     default_description = "The response type is not supported."
 
 
@@ -162,6 +168,7 @@ class UnsupportedTokenType(OAuthError):
     presented token type." """
 
     error = "unsupported_token_type"
+    status_code = 400
     default_description = "This token type cannot be revoked."
 
 

@@ -1,0 +1,82 @@
+"""Client authentication at the token, introspection and revocation endpoints
+(RFC 6749 §2.3): client_secret_basic, client_secret_post, and none for public clients."""
+
+from __future__ import annotations
+
+import binascii
+from base64 import b64decode
+from dataclasses import dataclass
+from urllib.parse import unquote
+
+from .cache import ClientCache
+from .credentials import Hasher
+from .errors import InvalidClient, InvalidRequest
+from .models import Client
+from .params import Params
+
+
+@dataclass(frozen=True, slots=True)
+class PresentedClient:
+    client_id: str
+    secret: str | None
+    method: str  # client_secret_basic | client_secret_post | none
+
+    @property
+    def used_basic(self) -> bool:
+        return self.method == "client_secret_basic"
+
+
+def _from_basic(header: bytes) -> tuple[str, str]:
+    scheme, _, encoded = header.partition(b" ")
+    try:
+        decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidClient("The Basic credentials are malformed.", used_basic=True) from None
+    raw_id, colon, raw_secret = decoded.partition(":")
+    if not colon or not raw_id:
+        raise InvalidClient("The Basic credentials are malformed.", used_basic=True)
+    # RFC 6749 §2.3.1: "The client identifier is encoded using the
+    # "application/x-www-form-urlencoded" encoding algorithm ... and the encoded value
+    # is used as the username; the client password is encoded using the same algorithm".
+    return unquote(raw_id.replace("+", " ")), unquote(raw_secret.replace("+", " "))
+
+
+def presented_client(authorization: bytes | None, params: Params) -> PresentedClient:
+    """Which client the request says it is, and how it proves it."""
+    body_id = params.get("client_id")
+    body_secret = params.get("client_secret")
+    if authorization is not None and authorization[:6].lower() == b"basic ":
+        client_id, secret = _from_basic(authorization)
+        # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in
+        # each request." A client_id in the body as well is tolerated when it agrees.
+        if body_secret is not None:
+            raise InvalidRequest("Use one client authentication method, not Basic and client_secret both.")
+        if body_id is not None and body_id != client_id:
+            raise InvalidRequest("The client_id in the body does not match the Basic credentials.")
+        return PresentedClient(client_id, secret, "client_secret_basic")
+    if body_id is None:
+        raise InvalidClient("Client authentication is required.", detail="no client credentials presented")
+    if body_secret is not None:
+        return PresentedClient(body_id, body_secret, "client_secret_post")
+    return PresentedClient(body_id, None, "none")
+
+
+def authenticate_client(presented: PresentedClient, clients: ClientCache, hasher: Hasher) -> Client:
+    """The client, once its credentials check out; InvalidClient otherwise."""
+    failure = InvalidClient(used_basic=presented.used_basic)
+    client = clients.get(presented.client_id)
+    if client is None:
+        failure.detail = "unknown client_id"
+        raise failure
+    if client.secret_hash is None:
+        if presented.secret is not None:
+            failure.detail = "a public client presented a secret"
+            raise failure
+        return client
+    if presented.secret is None:
+        failure.detail = "a confidential client did not authenticate"
+        raise failure
+    if not hasher.matches(presented.secret, client.secret_hash):
+        failure.detail = "wrong client secret"
+        raise failure
+    return client

@@ -1,0 +1,41 @@
+"""What the protocol functions need, wired once at start-up (see keyturn.runtime)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from keyturn.settings import Settings
+
+from .cache import ClientCache
+from .clock import Clock
+from .credentials import Hasher
+from .ports import Store
+
+
+class JwtCodec(Protocol):
+    """Signs and verifies JWT access tokens (RFC 9068); implemented in keyturn.tokens."""
+
+    def encode(self, claims: Mapping[str, Any]) -> str: ...
+
+    def decode(self, token: str) -> dict[str, Any] | None:
+        """The claims of a token this server signed and that has not expired; else None."""
+        ...
+
+
+@dataclass(slots=True)
+class Context:
+    settings: Settings
+    store: Store
+    clock: Clock
+    hasher: Hasher
+    jwt: JwtCodec
+    clients: ClientCache = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.clients = ClientCache(self.store)
+
+    @property
+    def audience(self) -> str:
+        return self.settings.audience or self.settings.issuer

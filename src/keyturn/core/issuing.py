@@ -1,0 +1,110 @@
+"""Minting access and refresh tokens, and the token endpoint's success response
+(RFC 6749 §5.1). Tokens are returned to the caller once; only their digests are kept."""
+
+from __future__ import annotations
+
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from .context import Context
+from .credentials import Kind, new_secret
+from .models import Client, Token, TokenKind
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedTokens:
+    access_token: str
+    expires_in: int
+    scopes: tuple[str, ...]
+    created_at: int
+    refresh_token: str | None = None
+
+    def response(self) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "access_token": self.access_token,
+            "token_type": "Bearer",
+            "expires_in": self.expires_in,
+            "scope": " ".join(self.scopes),
+            "created_at": self.created_at,
+        }
+        if self.refresh_token is not None:
+            body["refresh_token"] = self.refresh_token
+        return body
+
+
+def new_grant_id() -> str:
+    return secrets.token_urlsafe(16)
+
+
+def token_format(ctx: Context, client: Client) -> str:
+    return client.token_format or ctx.settings.token_format
+
+
+def mint(
+    ctx: Context,
+    client: Client,
+    *,
+    account_id: int,
+    scopes: tuple[str, ...],
+    grant_id: str,
+    with_refresh: bool,
+    refresh_scopes: tuple[str, ...] | None = None,
+    parent_hash: bytes | None = None,
+) -> tuple[IssuedTokens, list[Token]]:
+    """New tokens and the records to store for them (the caller stores them)."""
+    now = ctx.clock.now()
+    ttl = client.access_token_ttl or ctx.settings.access_token_ttl
+    records: list[Token] = []
+
+    if token_format(ctx, client) == "jwt":
+        jti = secrets.token_urlsafe(16)
+        access = ctx.jwt.encode(
+            {
+                # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope per §2.2.3.
+                "iss": ctx.settings.issuer,
+                "sub": str(account_id),
+                "aud": ctx.audience,
+                "exp": now + ttl,
+                "iat": now,
+                "jti": jti,
+                "client_id": client.client_id,
+                "scope": " ".join(scopes),
+            }
+        )
+        access_hash = ctx.hasher.digest(jti)
+    else:
+        access = new_secret(Kind.ACCESS_TOKEN)
+        access_hash = ctx.hasher.digest(access)
+    records.append(
+        Token(
+            token_hash=access_hash,
+            kind=TokenKind.ACCESS.value,
+            client_id=client.client_id,
+            account_id=account_id,
+            scopes=scopes,
+            grant_id=grant_id,
+            created_at=now,
+            expires_at=now + ttl,
+        )
+    )
+
+    refresh = None
+    if with_refresh:
+        refresh = new_secret(Kind.REFRESH_TOKEN)
+        records.append(
+            Token(
+                token_hash=ctx.hasher.digest(refresh),
+                kind=TokenKind.REFRESH.value,
+                client_id=client.client_id,
+                account_id=account_id,
+                # RFC 6749 §6: a new refresh token's scope is that of the one it replaces.
+                scopes=refresh_scopes if refresh_scopes is not None else scopes,
+                grant_id=grant_id,
+                created_at=now,
+                expires_at=now + (client.refresh_token_ttl or ctx.settings.refresh_token_ttl),
+                parent_hash=parent_hash,
+            )
+        )
+    issued = IssuedTokens(access_token=access, expires_in=ttl, scopes=scopes, created_at=now, refresh_token=refresh)
+    return issued, records

@@ -1,0 +1,42 @@
+"""Request parameters of the protocol endpoints (RFC 6749 §3.1, §3.2, Appendix B)."""
+
+from __future__ import annotations
+
+from urllib.parse import unquote_to_bytes
+
+from .errors import InvalidRequest
+
+Params = dict[str, str]
+
+
+def parse_form(body: bytes) -> Params:
+    """Decodes an ``application/x-www-form-urlencoded`` body.
+
+    RFC 6749 §3.2: "Request and response parameters MUST NOT be included more than once."
+    §3.1: "Parameters sent without a value MUST be treated as if they were omitted from
+    the request." Values must be UTF-8 (Appendix B).
+    """
+    params: Params = {}
+    if not body:
+        return params
+    for field in body.split(b"&"):
+        if not field:
+            continue
+        raw_name, _, raw_value = field.partition(b"=")
+        try:
+            name = unquote_to_bytes(raw_name.replace(b"+", b" ")).decode("utf-8")
+            value = unquote_to_bytes(raw_value.replace(b"+", b" ")).decode("utf-8")
+        except UnicodeDecodeError:
+            raise InvalidRequest("The request body is not valid UTF-8.") from None
+        if name in params:
+            raise InvalidRequest(f"The parameter {name!r} is repeated.")
+        params[name] = value
+    # Present-but-empty counts as omitted (but still counted for the repetition rule).
+    return {name: value for name, value in params.items() if value}
+
+
+def require(params: Params, name: str) -> str:
+    value = params.get(name)
+    if value is None:
+        raise InvalidRequest(f"The {name} parameter is missing.")
+    return value

@@ -1,0 +1,212 @@
+"""Issued secrets: ``kt_<type>_<body><check>``, recognised without a database lookup, and
+stored only as a keyed hash."""
+
+from __future__ import annotations
+
+import hashlib
+import string
+
+import pytest
+
+from keyturn.core.credentials import Hasher, Kind, display_prefix, kind_of, new_secret
+
+SERVER_SECRET = "server-secret-" + "x" * 40
+BODY_LENGTH = 43  # 256 random bits, base64url
+CHECK_LENGTH = 6
+
+ALL_KINDS = list(Kind)
+
+
+def replace_at(text: str, index: int) -> str:
+    """``text`` with the character at ``index`` changed to a different base64url character."""
+    replacement = "A" if text[index] != "A" else "B"
+    return text[:index] + replacement + text[index + 1 :]
+
+
+# ---- format ----
+
+
+@pytest.mark.parametrize(
+    ("kind", "prefix"),
+    [
+        (Kind.ACCESS_TOKEN, "kt_at_"),
+        (Kind.REFRESH_TOKEN, "kt_rt_"),
+        (Kind.API_KEY, "kt_key_"),
+        (Kind.CLIENT_SECRET, "kt_cs_"),
+        (Kind.AUTHORIZATION_CODE, "kt_ac_"),
+    ],
+)
+def test_each_kind_has_its_own_prefix(kind: Kind, prefix: str) -> None:
+    assert kind.value == prefix
+    assert new_secret(kind).startswith(prefix)
+
+
+def test_there_are_exactly_five_kinds_with_distinct_prefixes() -> None:
+    prefixes = [kind.value for kind in Kind]
+    assert len(prefixes) == 5
+    assert len(set(prefixes)) == 5
+    # No prefix is the start of another, so a secret has one reading.
+    assert not any(a != b and b.startswith(a) for a in prefixes for b in prefixes)
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_a_secret_is_prefix_body_and_check_in_url_safe_characters(kind: Kind) -> None:
+    secret = new_secret(kind)
+    assert len(secret) == len(kind.value) + BODY_LENGTH + CHECK_LENGTH
+    body_and_check = secret[len(kind.value) :]
+    assert set(body_and_check) <= set(string.ascii_letters + string.digits + "-_")
+    assert set(secret[-CHECK_LENGTH:]) <= set(string.ascii_letters + string.digits)
+
+
+def test_secrets_are_distinct() -> None:
+    secrets = [new_secret(kind) for kind in Kind for _ in range(200)]
+    assert len(set(secrets)) == len(secrets)
+    bodies = {secret[-(BODY_LENGTH + CHECK_LENGTH) : -CHECK_LENGTH] for secret in secrets}
+    assert len(bodies) == len(secrets)
+
+
+# ---- kind_of: recognising a well-formed secret ----
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_kind_of_recognises_a_fresh_secret(kind: Kind) -> None:
+    for _ in range(50):
+        assert kind_of(new_secret(kind)) is kind
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_kind_of_refuses_any_single_changed_character_after_the_prefix(kind: Kind) -> None:
+    secret = new_secret(kind)
+    for index in range(len(kind.value), len(secret)):
+        assert kind_of(replace_at(secret, index)) is None, index
+
+
+def test_kind_of_refuses_a_secret_relabelled_as_another_kind() -> None:
+    secret = new_secret(Kind.ACCESS_TOKEN)
+    relabelled = Kind.REFRESH_TOKEN.value + secret[len(Kind.ACCESS_TOKEN.value) :]
+    assert kind_of(relabelled) is None
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_kind_of_refuses_a_truncated_secret(kind: Kind) -> None:
+    secret = new_secret(kind)
+    assert kind_of(secret[:-1]) is None
+    assert kind_of(secret[:-CHECK_LENGTH]) is None
+    assert kind_of(kind.value) is None
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_kind_of_refuses_an_extended_secret(kind: Kind) -> None:
+    secret = new_secret(kind)
+    assert kind_of(secret + "A") is None
+    assert kind_of(secret + secret[-CHECK_LENGTH:]) is None
+
+
+@pytest.mark.parametrize("prefix", ["kt_xx_", "KT_AT_", "xx_at_", "kt-at-", "ak_at_"])
+def test_kind_of_refuses_a_wrong_prefix(prefix: str) -> None:
+    secret = new_secret(Kind.ACCESS_TOKEN)
+    assert kind_of(prefix + secret[len(Kind.ACCESS_TOKEN.value) :]) is None
+
+
+@pytest.mark.parametrize("value", ["", "kt_", "kt_at", " ", "Bearer"])
+def test_kind_of_refuses_empty_and_prefix_only_strings(value: str) -> None:
+    assert kind_of(value) is None
+
+
+def test_kind_of_refuses_surrounding_whitespace() -> None:
+    secret = new_secret(Kind.API_KEY)
+    assert kind_of(" " + secret) is None
+    assert kind_of(secret + "\n") is None
+
+
+def test_kind_of_returns_none_for_a_non_ascii_character_instead_of_raising() -> None:
+    # A presented bearer token is attacker-controlled and may hold any character.
+    secret = new_secret(Kind.ACCESS_TOKEN)
+    tampered = secret[:10] + "é" + secret[11:]
+    assert len(tampered) == len(secret)
+    assert kind_of(tampered) is None
+
+
+# ---- Hasher ----
+
+
+def test_a_digest_is_32_bytes() -> None:
+    digest = Hasher(SERVER_SECRET).digest(new_secret(Kind.API_KEY))
+    assert isinstance(digest, bytes)
+    assert len(digest) == 32
+
+
+def test_a_digest_is_deterministic_across_hasher_instances() -> None:
+    secret = new_secret(Kind.API_KEY)
+    assert Hasher(SERVER_SECRET).digest(secret) == Hasher(SERVER_SECRET).digest(secret)
+
+
+def test_a_digest_depends_on_the_server_secret() -> None:
+    secret = new_secret(Kind.API_KEY)
+    assert Hasher(SERVER_SECRET).digest(secret) != Hasher(SERVER_SECRET + "y").digest(secret)
+
+
+def test_a_digest_depends_on_the_input() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    secret = new_secret(Kind.API_KEY)
+    assert hasher.digest(secret) != hasher.digest(replace_at(secret, len(secret) - 1))
+    assert hasher.digest("a") != hasher.digest("b")
+
+
+def test_a_digest_is_not_a_plain_sha256_of_the_secret() -> None:
+    secret = new_secret(Kind.API_KEY)
+    assert Hasher(SERVER_SECRET).digest(secret) != hashlib.sha256(secret.encode()).digest()
+
+
+def test_matches_accepts_the_secret_that_was_hashed() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    secret = new_secret(Kind.CLIENT_SECRET)
+    assert hasher.matches(secret, hasher.digest(secret)) is True
+
+
+def test_matches_refuses_another_secret() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    stored = hasher.digest(new_secret(Kind.CLIENT_SECRET))
+    assert hasher.matches(new_secret(Kind.CLIENT_SECRET), stored) is False
+    assert hasher.matches("", stored) is False
+
+
+def test_matches_refuses_a_digest_made_under_another_server_secret() -> None:
+    secret = new_secret(Kind.CLIENT_SECRET)
+    stored = Hasher(SERVER_SECRET + "y").digest(secret)
+    assert Hasher(SERVER_SECRET).matches(secret, stored) is False
+
+
+def test_matches_refuses_a_truncated_digest() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    secret = new_secret(Kind.CLIENT_SECRET)
+    assert hasher.matches(secret, hasher.digest(secret)[:16]) is False
+
+
+# ---- display_prefix ----
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_display_prefix_is_the_type_prefix_and_four_characters(kind: Kind) -> None:
+    secret = new_secret(kind)
+    shown = display_prefix(secret)
+    assert shown == kind.value + secret[len(kind.value) : len(kind.value) + 4]
+    assert len(shown) == len(kind.value) + 4
+
+
+@pytest.mark.parametrize("kind", ALL_KINDS)
+def test_display_prefix_never_shows_the_whole_secret(kind: Kind) -> None:
+    for _ in range(50):
+        secret = new_secret(kind)
+        shown = display_prefix(secret)
+        assert secret.startswith(shown)
+        assert len(shown) < len(secret) - BODY_LENGTH
+
+
+def test_display_prefix_stops_at_the_type_prefix_even_if_the_body_has_underscores() -> None:
+    secret = "kt_key_" + "_ab_" + "c" * 39 + "000000"
+    assert display_prefix(secret) == "kt_key__ab_"
+
+
+def test_display_prefix_of_a_foreign_string_is_its_first_four_characters() -> None:
+    assert display_prefix("sk_live_abcdef") == "sk_l"
