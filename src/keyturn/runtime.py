@@ -8,11 +8,16 @@ from __future__ import annotations
 import logging
 import os
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from keyturn.core.clock import Clock, SystemClock
+from keyturn.core.context import Context
 from keyturn.core.credentials import Hasher
-from keyturn.core.ports import StoreUnavailable
+from keyturn.core.ports import Store, StoreUnavailable
 from keyturn.settings import Settings
+
+if TYPE_CHECKING:
+    from keyturn.tokens.keys import KeyRing
 
 log = logging.getLogger("keyturn")
 
@@ -29,14 +34,28 @@ class StartupError(Exception):
 
 @dataclass(slots=True)
 class Runtime:
-    settings: Settings
-    store: SqlStore
-    clock: Clock
-    hasher: Hasher
+    #: What the protocol functions get.
+    ctx: Context
     keyring: KeyRing
 
+    @property
+    def settings(self) -> Settings:
+        return self.ctx.settings
+
+    @property
+    def store(self) -> Store:
+        return self.ctx.store
+
+    @property
+    def clock(self) -> Clock:
+        return self.ctx.clock
+
+    @property
+    def hasher(self) -> Hasher:
+        return self.ctx.hasher
+
     def close(self) -> None:
-        self.store.close()
+        self.ctx.store.close()
 
 
 def server_secret(settings: Settings) -> str:
@@ -113,9 +132,13 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
     except StartupError:
         engine.dispose()
         raise
-    return Runtime(settings=settings, store=store, clock=clock, hasher=Hasher(secret), keyring=keyring)
+    from keyturn.tokens.jwt import JwtAccessTokens
 
-
-if False:  # pragma: no cover - names for the type annotations above, without the imports
-    from keyturn.store.sql import SqlStore
-    from keyturn.tokens.keys import KeyRing
+    ctx = Context(
+        settings=settings,
+        store=store,
+        clock=clock,
+        hasher=Hasher(secret),
+        jwt=JwtAccessTokens(keyring, settings.issuer),
+    )
+    return Runtime(ctx=ctx, keyring=keyring)

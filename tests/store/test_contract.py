@@ -189,7 +189,7 @@ def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -
     assert store.find_token(digest("t1")) is None
     assert store.find_token(digest("t2")) is not None
     assert store.get_consent(owner.id, client.client_id) is None
-    assert store.consume_code(digest("code"), NOW) == (None, False)
+    assert store.consume_code(digest("code"), client.client_id, NOW) == (None, False)
     assert store.delete_client(client.client_id) is False
 
 
@@ -253,7 +253,7 @@ def test_code_is_consumed_exactly_once(store: Store) -> None:
     client = make_client(store, make_account(store))
     code = make_code(client)
     store.save_code(code)
-    first, replayed = store.consume_code(code.code_hash, NOW + 1)
+    first, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 1)
     assert replayed is False
     assert first is not None
     assert first.consumed_at == NOW + 1
@@ -262,15 +262,26 @@ def test_code_is_consumed_exactly_once(store: Store) -> None:
         code.redirect_uri,
         code.code_challenge,
     )
-    second, replayed = store.consume_code(code.code_hash, NOW + 2)
+    second, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 2)
     assert replayed is True
     assert second is not None
     assert second.consumed_at == NOW + 1
     assert second.grant_id == "grant-code"
 
 
+def test_a_code_presented_by_another_client_is_left_untouched(store: Store) -> None:
+    owner = make_account(store)
+    client, other = make_client(store, owner), make_client(store, owner, "other")
+    code = make_code(client)
+    store.save_code(code)
+    assert store.consume_code(code.code_hash, other.client_id, NOW + 1) == (None, False)
+    mine, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 2)
+    assert mine is not None
+    assert (mine.consumed_at, replayed) == (NOW + 2, False)
+
+
 def test_unknown_code(store: Store) -> None:
-    assert store.consume_code(digest("nope"), NOW) == (None, False)
+    assert store.consume_code(digest("nope"), "client-1", NOW) == (None, False)
 
 
 # ---- tokens ----

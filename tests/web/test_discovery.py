@@ -120,7 +120,7 @@ def test_readiness_fails_when_the_database_is_gone(runtime: Runtime) -> None:
     from keyturn.store.database import create_database_engine
     from keyturn.store.sql import SqlStore
 
-    runtime.store = SqlStore(create_database_engine("postgresql://nobody@127.0.0.1:1/keyturn"))
+    runtime.ctx.store = SqlStore(create_database_engine("postgresql://nobody@127.0.0.1:1/keyturn"))
     with TestClient(create_app(runtime)) as client:
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, {"status": "unavailable", "database": "unreachable"})

@@ -27,7 +27,7 @@ class PresentedClient:
 
 
 def _from_basic(header: bytes) -> tuple[str, str]:
-    scheme, _, encoded = header.partition(b" ")
+    encoded = header[6:]  # after "Basic "
     try:
         decoded = b64decode(encoded.strip(), validate=True).decode("utf-8")
     except (binascii.Error, UnicodeDecodeError):

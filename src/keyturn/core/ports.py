@@ -93,10 +93,11 @@ class ApiKeyStore(Protocol):
 class CodeStore(Protocol):
     def save_code(self, code: AuthorizationCode) -> None: ...
 
-    def consume_code(self, code_hash: bytes, now: int) -> tuple[AuthorizationCode | None, bool]:
-        """Atomically marks the code consumed. Returns (code, replayed): ``replayed`` is
-        True when the code had been consumed before (RFC 6749 §4.1.2: single use); the
-        code is None when no such code exists."""
+    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
+        """Atomically marks the client's code consumed. Returns (code, replayed):
+        ``replayed`` is True when the code had been consumed before (RFC 6749 §4.1.2:
+        single use). The code is None when there is no such code for this client; a
+        code of another client is left as it is."""
         ...
 
 

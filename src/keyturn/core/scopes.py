@@ -29,3 +29,28 @@ def parse_scope(value: str) -> tuple[str, ...]:
         if not SCOPE_TOKEN.fullmatch(token):
             raise InvalidScope(f"{token!r} is not a valid scope.")
     return tuple(dict.fromkeys(tokens))
+
+
+def scopes_for_client(
+    requested: str | None, allowed: tuple[str, ...], catalogue: Mapping[str, str], defaults: tuple[str, ...]
+) -> tuple[str, ...]:
+    """The scopes a client gets for a request (RFC 6749 §3.3).
+
+    ``allowed`` are the client's registered scopes; empty means any scope of the
+    catalogue (or any valid scope when there is no catalogue). With no ``scope``
+    parameter the request gets the configured defaults the client may have, or, when
+    none of them applies, the client's registered scopes: §3.3 lets the server
+    "process the request using a pre-defined default value".
+    """
+    if requested is None:
+        if not allowed:
+            return defaults
+        granted = tuple(s for s in defaults if s in allowed)
+        return granted or allowed
+    scopes = parse_scope(requested)
+    for scope in scopes:
+        if allowed and scope not in allowed:
+            raise InvalidScope(f"The client may not request the scope {scope!r}.")
+        if catalogue and scope not in catalogue:
+            raise InvalidScope(f"Unknown scope {scope!r}.")
+    return scopes

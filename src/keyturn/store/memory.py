@@ -167,10 +167,10 @@ class MemoryStore:
                 raise Conflict("code exists")
             self._codes[code.code_hash] = code
 
-    def consume_code(self, code_hash: bytes, now: int) -> tuple[AuthorizationCode | None, bool]:
+    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
         with self._lock:
             code = self._codes.get(code_hash)
-            if code is None:
+            if code is None or code.client_id != client_id:
                 return None, False
             if code.consumed_at is not None:
                 return code, True

@@ -295,12 +295,13 @@ class SqlStore:
         with self._begin() as connection:
             connection.execute(insert(authorization_codes).values(**values))
 
-    def consume_code(self, code_hash: bytes, now: int) -> tuple[AuthorizationCode | None, bool]:
+    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
         # One conditional UPDATE decides who consumed the code: concurrent exchanges of
         # the same code cannot both see it unconsumed.
+        codes = authorization_codes.c
         claim = (
             update(authorization_codes)
-            .where(authorization_codes.c.code_hash == code_hash, authorization_codes.c.consumed_at.is_(None))
+            .where(codes.code_hash == code_hash, codes.client_id == client_id, codes.consumed_at.is_(None))
             .values(consumed_at=now)
             .returning(*authorization_codes.c)
         )
@@ -309,7 +310,7 @@ class SqlStore:
             if row is not None:
                 return self._code(row), False
             row = connection.execute(
-                select(authorization_codes).where(authorization_codes.c.code_hash == code_hash)
+                select(authorization_codes).where(codes.code_hash == code_hash, codes.client_id == client_id)
             ).first()
         return (None, False) if row is None else (self._code(row), True)
 

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
@@ -118,6 +119,7 @@ class KeyRing:
         self._jwks: dict[str, Any] = {"keys": []}
         self._jwks_json = b'{"keys":[]}'
         self._active: ActiveKey | None = None
+        self._public: dict[str, jwt.PyJWK] = {}
 
     def ensure(self, alg: str) -> None:
         """Creates the first signing key if there is none; loads the ring."""
@@ -141,6 +143,7 @@ class KeyRing:
     def reload(self) -> None:
         keys = self._store.list_signing_keys(self._clock.now())
         self._jwks = {"keys": [dict(k.public_jwk) for k in keys]}
+        self._public = {k.kid: jwt.PyJWK(dict(k.public_jwk)) for k in keys}
         self._jwks_json = json.dumps(self._jwks, separators=(",", ":")).encode("utf-8")
         active = next((k for k in keys if k.active), None)
         self._active = None if active is None else self._load_private(active)
@@ -156,6 +159,10 @@ class KeyRing:
         if self._active is None:
             raise RuntimeError("no active signing key: the key ring was not initialised")
         return self._active
+
+    def public_key(self, kid: str) -> jwt.PyJWK | None:
+        """A published key by its id (for verifying this server's own tokens)."""
+        return self._public.get(kid)
 
     @property
     def jwks(self) -> Mapping[str, Any]:

@@ -9,11 +9,21 @@ from collections.abc import Awaitable, Callable
 import anyio
 
 from keyturn.core.errors import OAuthError, ServerError
-from keyturn.core.metadata import JWKS_PATH, METADATA_PATH, server_metadata
+from keyturn.core.metadata import (
+    INTROSPECT_PATH,
+    JWKS_PATH,
+    ME_PATH,
+    METADATA_PATH,
+    REVOKE_PATH,
+    TOKEN_PATH,
+    server_metadata,
+)
 from keyturn.core.ports import StoreUnavailable
 from keyturn.runtime import Runtime
+from keyturn.store.database import is_sqlite
 
 from .http import NO_STORE, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+from .protocol import Blocking, ProtocolEndpoints
 
 log = logging.getLogger("keyturn.web")
 
@@ -26,8 +36,14 @@ class KeyturnApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._metadata = json_bytes(server_metadata(runtime.settings))
+        protocol = ProtocolEndpoints(runtime.ctx, Blocking(inline=is_sqlite(runtime.settings.database_url)))
+        post = frozenset({"POST"})
         # path -> (allowed methods, handler)
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
+            TOKEN_PATH: (post, protocol.token),
+            INTROSPECT_PATH: (post, protocol.introspect),
+            REVOKE_PATH: (post, protocol.revoke),
+            ME_PATH: (frozenset({"GET"}), protocol.me),
             METADATA_PATH: (frozenset({"GET", "HEAD"}), self.metadata),
             JWKS_PATH: (frozenset({"GET", "HEAD"}), self.jwks),
             "/healthz": (frozenset({"GET", "HEAD"}), self.healthz),

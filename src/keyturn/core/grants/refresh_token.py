@@ -1,0 +1,98 @@
+"""The refresh token grant (RFC 6749 §6) with rotation and reuse detection
+(RFC 9700 §4.14.2), and an idempotent retry inside a short grace window."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from .. import retry
+from ..context import Context
+from ..credentials import Kind, kind_of
+from ..errors import InvalidGrant, InvalidScope, UnauthorizedClient
+from ..issuing import mint
+from ..models import Client, GrantType, Token, TokenKind
+from ..params import Params, require
+from ..scopes import parse_scope
+
+log = logging.getLogger("keyturn.grants")
+
+
+def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any]:
+    if GrantType.REFRESH_TOKEN.value not in client.grant_types:
+        raise UnauthorizedClient("This client is not allowed to use the refresh_token grant.")
+    presented = require(params, "refresh_token")
+    if kind_of(presented) is not Kind.REFRESH_TOKEN:
+        raise InvalidGrant("The refresh token is invalid.", detail="not a well-formed refresh token")
+    token_hash = ctx.hasher.digest(presented)
+    token = ctx.store.find_token(token_hash)
+    now = ctx.clock.now()
+    if token is None or token.kind != TokenKind.REFRESH.value:
+        raise InvalidGrant("The refresh token is invalid.", detail="unknown refresh token")
+    # RFC 6749 §6: the server MUST "validate the refresh token" and "ensure that the
+    # refresh token was issued to the authenticated client".
+    if token.client_id != client.client_id:
+        raise InvalidGrant("The refresh token is invalid.", detail="refresh token of another client")
+    if token.revoked_at is not None:
+        raise InvalidGrant("The refresh token has been revoked.")
+    if token.expires_at <= now:
+        raise InvalidGrant("The refresh token has expired.")
+    if token.rotated_at is not None:
+        return _reused(ctx, client, token, presented, now)
+
+    scopes = token.scopes
+    if "scope" in params:
+        scopes = parse_scope(params["scope"])
+        # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
+        # granted by the resource owner".
+        extra = [s for s in scopes if s not in token.scopes]
+        if extra:
+            raise InvalidScope(f"The scope {extra[0]!r} was not granted originally.")
+
+    issued, records = mint(
+        ctx,
+        client,
+        account_id=token.account_id,
+        scopes=scopes,
+        grant_id=token.grant_id,
+        with_refresh=True,
+        refresh_scopes=token.scopes,
+        parent_hash=token_hash,
+    )
+    response = issued.response()
+    blob = retry.seal(presented, response) if ctx.settings.refresh_token_reuse_grace > 0 else None
+    if ctx.store.rotate_refresh_token(token_hash, now, blob, records):
+        return response
+    # A concurrent request rotated this token first: treat this one as its retry.
+    current = ctx.store.find_token(token_hash)
+    if current is None or current.revoked_at is not None:
+        raise InvalidGrant("The refresh token has been revoked.")
+    return _reused(ctx, client, current, presented, now)
+
+
+def _reused(ctx: Context, client: Client, token: Token, presented: str, now: int) -> dict[str, Any]:
+    """A refresh token presented after it was rotated."""
+    grace = ctx.settings.refresh_token_reuse_grace
+    if grace and token.rotated_at is not None and now - token.rotated_at <= grace and token.retry_blob:
+        response = retry.unseal(presented, token.retry_blob)
+        if response is not None:
+            # Only while the pair it got is untouched: once the client has used the new
+            # refresh token, an old one coming back is a replay, not a retry.
+            child = ctx.store.find_token(ctx.hasher.digest(response["refresh_token"]))
+            if child is not None and child.revoked_at is None and child.rotated_at is None:
+                return response
+    # RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently used by both
+    # the attacker and the legitimate client, one of them will present an invalidated
+    # refresh token, which will inform the authorization server of the breach ... [it]
+    # cannot determine which party submitted the invalid refresh token, but it will
+    # revoke the active refresh token."
+    revoked = ctx.store.revoke_grant(token.grant_id, now)
+    ctx.store.record(
+        "refresh_token.reused",
+        now,
+        account_id=token.account_id,
+        client_id=client.client_id,
+        detail={"grant_id": token.grant_id, "tokens_revoked": revoked},
+    )
+    log.warning("rotated refresh token reused by client %s: revoked its family (%d tokens)", client.client_id, revoked)
+    raise InvalidGrant("The refresh token has already been used; its token family has been revoked.")

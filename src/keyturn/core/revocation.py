@@ -1,0 +1,56 @@
+"""Token revocation (RFC 7009)."""
+
+from __future__ import annotations
+
+import logging
+
+from .client_auth import authenticate_client, presented_client
+from .context import Context
+from .credentials import Kind, kind_of
+from .errors import UnauthorizedClient, UnsupportedTokenType
+from .models import TokenKind
+from .params import Params, require
+
+log = logging.getLogger("keyturn.revocation")
+
+
+def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
+    presented = presented_client(authorization, params)
+    client = authenticate_client(presented, ctx.clients, ctx.hasher)
+    value = require(params, "token")
+    kind = kind_of(value)
+    if kind is Kind.API_KEY:
+        # API keys belong to accounts, not to clients: they are revoked in the portal.
+        raise UnsupportedTokenType("API keys are revoked by their owner in the portal, not here.")
+    if kind in (Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN):
+        token_hash = ctx.hasher.digest(value)
+    elif kind is None and value.count(".") == 2:
+        claims = ctx.jwt.decode(value)
+        if claims is None or not isinstance(claims.get("jti"), str):
+            return
+        token_hash = ctx.hasher.digest(claims["jti"])
+    else:
+        # RFC 7009 §2.2: "invalid tokens do not cause an error response".
+        return
+    token = ctx.store.find_token(token_hash)
+    if token is None:
+        return
+    if token.client_id != client.client_id:
+        # §2.1: the server "verifies whether the token was issued to the client making
+        # the revocation request. If this validation fails, the request is refused".
+        raise UnauthorizedClient("This token was not issued to this client.")
+    now = ctx.clock.now()
+    if token.kind == TokenKind.REFRESH.value:
+        # §2.1: revoking a refresh token SHOULD also invalidate the access tokens
+        # "based on the same authorization grant".
+        count = ctx.store.revoke_grant(token.grant_id, now)
+    else:
+        count = int(ctx.store.revoke_token(token_hash, now))
+    if count:
+        ctx.store.record(
+            "token.revoked",
+            now,
+            account_id=token.account_id,
+            client_id=client.client_id,
+            detail={"kind": token.kind, "tokens_revoked": count},
+        )

@@ -1,0 +1,149 @@
+"""The back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662),
+revocation (RFC 7009) and /me. Each decodes the request, calls core once, and encodes
+core's answer; errors go through the app's one error path."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
+from urllib.parse import parse_qsl
+
+import anyio
+
+from keyturn.core import introspection, revocation, token_endpoint
+from keyturn.core.context import Context
+from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError
+from keyturn.core.params import Params, parse_form
+from keyturn.core.principals import Principal, resolve
+
+from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
+
+log = logging.getLogger("keyturn.web")
+T = TypeVar("T")
+_FORM = b"application/x-www-form-urlencoded"
+_JSON = b"application/json"
+
+
+class Blocking:
+    """Runs core (which does blocking database I/O). SQLite calls take microseconds and
+    run inline; network databases run in worker threads so one slow query cannot stall
+    the event loop."""
+
+    def __init__(self, inline: bool) -> None:
+        self.inline = inline
+
+    async def __call__(self, func: Callable[..., T], *args: Any) -> T:
+        if self.inline:
+            return func(*args)
+        return await anyio.to_thread.run_sync(func, *args)
+
+
+async def read_form(request: Request, receive: Receive, limit: int) -> Params:
+    content_type = (request.header(b"content-type") or b"").split(b";", 1)[0].strip().lower()
+    if content_type != _FORM:
+        # RFC 6749 §3.2: the client sends parameters "using the
+        # "application/x-www-form-urlencoded" format".
+        raise InvalidRequest("The body must be application/x-www-form-urlencoded.")
+    try:
+        body = await read_body(receive, limit)
+    except BodyTooLarge:
+        raise InvalidRequest(f"The request body is larger than {limit} bytes.") from None
+    # RFC 6749 §3.2 / §3.1: query parameters are no place for credentials here.
+    return parse_form(body)
+
+
+class ProtocolEndpoints:
+    def __init__(self, ctx: Context, blocking: Blocking) -> None:
+        self.ctx = ctx
+        self.blocking = blocking
+        self.limit = ctx.settings.max_body_size
+
+    async def token(self, request: Request, receive: Receive, send: Send) -> None:
+        params = await read_form(request, receive, self.limit)
+        body = await self.blocking(token_endpoint.token, self.ctx, request.header(b"authorization"), params)
+        # RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
+        await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
+
+    async def introspect(self, request: Request, receive: Receive, send: Send) -> None:
+        params = await read_form(request, receive, self.limit)
+        body = await self.blocking(introspection.introspect, self.ctx, request.header(b"authorization"), params)
+        await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
+
+    async def revoke(self, request: Request, receive: Receive, send: Send) -> None:
+        params = await read_form(request, receive, self.limit)
+        await self.blocking(revocation.revoke, self.ctx, request.header(b"authorization"), params)
+        # RFC 7009 §2.2: "The content of the response body is ignored by the client".
+        await send_bytes(send, 200, b"", _JSON, NO_STORE)
+
+    async def me(self, request: Request, receive: Receive, send: Send) -> None:
+        try:
+            presented = self._bearer_or_api_key(request)
+            principal = await self.blocking(self._principal, presented)
+            account = await self.blocking(self.ctx.store.get_account, principal.account_id)
+            if account is None or account.disabled:
+                raise InvalidToken(detail="the account behind the credential is gone or disabled")
+        except OAuthError as exc:
+            await send_bearer_error(send, exc, self.ctx.settings.error_style)
+            return
+        body: dict[str, Any] = {"success": True, "user_id": account.id}
+        body.update(account.attributes)
+        body.update(
+            email=account.email,
+            company=account.company,
+            alias=account.alias,
+            scope=principal.scope_string(tuple(self.ctx.settings.scopes)),
+            client_id=principal.client_id,
+        )
+        await send_json(send, 200, body, NO_STORE)
+
+    def _bearer_or_api_key(self, request: Request) -> str | None:
+        """RFC 6750 §2.1 header, or an API key in a configured query parameter; never both."""
+        found: list[str] = []
+        header = request.header(b"authorization")
+        if header is not None:
+            scheme, _, value = header.decode("latin-1").partition(" ")
+            if scheme.lower() != "bearer" or not value.strip():
+                raise InvalidRequest("Use the Authorization: Bearer scheme.")
+            found.append(value.strip())
+        names = self.ctx.settings.api_key_query_parameters
+        if names and request.query_string:
+            for name, value in parse_qsl(request.query_string.decode("latin-1")):
+                if name in names and value:
+                    found.append(value)
+        if len(found) > 1:
+            # RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token
+            # in each request."
+            raise InvalidRequest("Send the credential once: in the Authorization header or the query, not both.")
+        return found[0] if found else None
+
+    def _principal(self, presented: str | None) -> Principal:
+        if presented is None:
+            raise _NoCredential
+        principal = resolve(self.ctx, presented)
+        if principal is None:
+            raise InvalidToken("The access token or API key is invalid, expired or revoked.")
+        return principal
+
+
+class _NoCredential(InvalidToken):
+    """RFC 6750 §3.1: "If the request lacks any authentication information ..., the
+    resource server SHOULD NOT include an error code or other error information"."""
+
+    default_description = "This endpoint needs an access token or an API key."
+
+
+async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
+    """A protected resource's error (RFC 6750 §3), or the OnlineSIM body."""
+    if exc.detail:
+        log.info("%s: %s", exc.error, exc.detail)
+    if isinstance(exc, _NoCredential):
+        challenge = b'Bearer realm="keyturn"'
+    else:
+        description = exc.description.replace('"', "'")
+        challenge = f'Bearer realm="keyturn", error="{exc.error}", error_description="{description}"'.encode()
+    headers = [(b"www-authenticate", challenge), *NO_STORE]
+    if style == "onlinesim":
+        await send_json(send, exc.status_code, {"response": "ERROR_WRONG_KEY"}, headers)
+        return
+    await send_json(send, exc.status_code, exc.to_dict(), headers)
