@@ -18,7 +18,13 @@ from sqlalchemy import create_engine, text
 
 from keyturn.core.clock import FrozenClock
 from keyturn.core.credentials import Hasher
+from keyturn.core.ports import Store
 from keyturn.settings import Settings
+from keyturn.store.database import create_database_engine
+from keyturn.store.memory import MemoryStore
+from keyturn.store.migrate import upgrade
+from keyturn.store.schema import metadata
+from keyturn.store.sql import SqlStore
 
 DEFAULT_POSTGRES = "postgresql://root@127.0.0.1:5432/test"
 TEST_SECRET = "test-secret-" + "x" * 40
@@ -87,3 +93,24 @@ def sqlite_url(tmp_path: Path) -> str:
 @pytest.fixture
 def settings(sqlite_url: str) -> Settings:
     return Settings().with_overrides(database_url=sqlite_url, secret=TEST_SECRET)
+
+
+@pytest.fixture(params=["memory", "sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def store(request: pytest.FixtureRequest, sqlite_url: str) -> Iterator[Store]:
+    """The storage contract's implementations: the in-memory fake, SQLite, PostgreSQL."""
+    if request.param == "memory":
+        yield MemoryStore()
+        return
+    url = sqlite_url if request.param == "sqlite" else request.getfixturevalue("postgres_url")
+    engine = create_database_engine(url)
+    upgrade(engine)
+    sql_store = SqlStore(engine)
+    try:
+        yield sql_store
+    finally:
+        if request.param == "postgres":
+            # One database per run; empty it between tests.
+            names = ", ".join(table.name for table in metadata.sorted_tables)
+            with engine.begin() as connection:
+                connection.execute(text(f"TRUNCATE {names} RESTART IDENTITY CASCADE"))
+        sql_store.close()

@@ -139,6 +139,6 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
         store=store,
         clock=clock,
         hasher=Hasher(secret),
-        jwt=JwtAccessTokens(keyring, settings.issuer),
+        jwt=JwtAccessTokens(keyring, settings.issuer, clock),
     )
     return Runtime(ctx=ctx, keyring=keyring)

@@ -7,6 +7,8 @@ from typing import Any
 
 import jwt
 
+from keyturn.core.clock import Clock
+
 from .keys import KeyRing
 
 #: RFC 9068 §2.1: access tokens "MUST include this media type in the "typ" header".
@@ -16,9 +18,10 @@ TYP = "at+jwt"
 class JwtAccessTokens:
     """Implements core.context.JwtCodec."""
 
-    def __init__(self, keyring: KeyRing, issuer: str) -> None:
+    def __init__(self, keyring: KeyRing, issuer: str, clock: Clock) -> None:
         self._keyring = keyring
         self._issuer = issuer
+        self._clock = clock
 
     def encode(self, claims: Mapping[str, Any]) -> str:
         active = self._keyring.active
@@ -37,8 +40,11 @@ class JwtAccessTokens:
                 public,
                 algorithms=[public.algorithm_name],
                 issuer=self._issuer,
-                options={"require": ["exp", "iat", "jti", "iss"], "verify_aud": False},
+                # Expiry is checked against the server's one clock below.
+                options={"require": ["exp", "iat", "jti", "iss"], "verify_aud": False, "verify_exp": False},
             )
         except jwt.InvalidTokenError:
+            return None
+        if not isinstance(claims["exp"], int) or claims["exp"] <= self._clock.now():
             return None
         return claims
