@@ -131,6 +131,8 @@ def test_clients_create_prints_the_secret_once_and_stores_its_keyed_hash(tmp_pat
         "scopes": ["sms", "balance"],
         "allow_implicit": False,
         "token_format": "opaque",
+        "access_token_ttl": 3600,
+        "refresh_token_ttl": 2592000,
         "owner": "ann@example.com",
     }
     ((stored_id, stored_hash, owner_id),) = rows(tmp_path, "SELECT client_id, secret_hash, owner_id FROM clients")
@@ -138,6 +140,21 @@ def test_clients_create_prints_the_secret_once_and_stores_its_keyed_hash(tmp_pat
     assert stored_hash == Hasher(SECRET).digest(secret)
     assert owner_id == 1
     assert secret.encode() not in (tmp_path / "keyturn.db").read_bytes()
+
+
+def test_per_client_lifetimes(tmp_path: Path) -> None:
+    result = run_keyturn(
+        "clients", "create", "--name", "SIPSIM", "--grant-type", "client_credentials",
+        "--access-token-ttl", "7200", "--json", cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout)["access_token_ttl"] == 7200
+    refused = run_keyturn(
+        "clients", "create", "--name", "X", "--grant-type", "client_credentials", "--access-token-ttl", "0",
+        cwd=tmp_path, env=ENV,
+    )  # fmt: skip
+    assert refused.returncode == 1
+    assert one_line_error(refused.stderr) == "keyturn: the access token lifetime must be a positive number of seconds"
 
 
 def test_public_clients_have_no_secret_and_cannot_use_client_credentials(tmp_path: Path) -> None:

@@ -278,6 +278,8 @@ def clients() -> None:
 @click.option(
     "--token-format", type=click.Choice(["opaque", "jwt"]), default=None, help="Override the server's token format."
 )
+@click.option("--access-token-ttl", type=int, default=None, metavar="SECONDS", help="Override access_token_ttl.")
+@click.option("--refresh-token-ttl", type=int, default=None, metavar="SECONDS", help="Override refresh_token_ttl.")
 @click.option("--owner", default=None, metavar="EMAIL", help="Owning account (default: the operator account).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_config
@@ -290,6 +292,8 @@ def clients_create(
     scopes: tuple[str, ...],
     allow_implicit: bool,
     token_format: str | None,
+    access_token_ttl: int | None,
+    refresh_token_ttl: int | None,
     owner: str | None,
     as_json: bool,
 ) -> None:
@@ -313,6 +317,8 @@ def clients_create(
             scopes=scopes,
             allow_implicit=allow_implicit,
             token_format=token_format,
+            access_token_ttl=access_token_ttl,
+            refresh_token_ttl=refresh_token_ttl,
         )
     except RegistrationError as exc:
         fail(str(exc))
@@ -328,6 +334,8 @@ def clients_create(
         "scopes": list(client.scopes),
         "allow_implicit": client.allow_implicit,
         "token_format": client.token_format or settings.token_format,
+        "access_token_ttl": client.access_token_ttl or settings.access_token_ttl,
+        "refresh_token_ttl": client.refresh_token_ttl or settings.refresh_token_ttl,
         "owner": account.email,
     }
     lines = [f"client_id:     {client.client_id}"]

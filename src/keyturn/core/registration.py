@@ -56,6 +56,8 @@ def register_client(
     scopes: Iterable[str] = (),
     allow_implicit: bool = False,
     token_format: str | None = None,
+    access_token_ttl: int | None = None,
+    refresh_token_ttl: int | None = None,
     kind: ClientKind = ClientKind.APPLICATION,
 ) -> NewClient:
     name = name.strip()
@@ -86,6 +88,10 @@ def register_client(
     if (GrantType.AUTHORIZATION_CODE.value in grants or allow_implicit) and not uris:
         raise RegistrationError("a client using the browser flow needs at least one redirect URI")
 
+    for label, ttl in (("access token", access_token_ttl), ("refresh token", refresh_token_ttl)):
+        if ttl is not None and ttl <= 0:
+            raise RegistrationError(f"the {label} lifetime must be a positive number of seconds")
+
     allowed_scopes = tuple(dict.fromkeys(scopes))
     for scope in allowed_scopes:
         problem = scope_problem(scope, catalogue)
@@ -105,6 +111,8 @@ def register_client(
         kind=kind.value,
         allow_implicit=allow_implicit,
         token_format=token_format,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
         created_at=now,
         updated_at=now,
     )
