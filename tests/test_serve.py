@@ -11,6 +11,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from keyturn.store.migrate import HEAD
+
 from .cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
 
 pytestmark = pytest.mark.slow
@@ -35,7 +37,7 @@ def test_zero_configuration_start(tmp_path: Path) -> None:
     assert f"keyturn: listening on http://127.0.0.1:{port}" in err
     assert "Traceback" not in err
     with sqlite3.connect(tmp_path / "keyturn.db") as connection:
-        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [("0001",)]
+        assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
         assert connection.execute("SELECT count(*) FROM signing_keys").fetchall() == [(1,)]
 
 
@@ -99,7 +101,7 @@ def test_two_servers_started_at_once_on_one_postgres_database(tmp_path: Path, fr
     engine = create_engine(fresh_postgres_url.replace("postgresql://", "postgresql+psycopg://"))
     try:
         with engine.connect() as connection:
-            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [("0001",)]
+            assert connection.execute(text("SELECT version_num FROM alembic_version")).all() == [(HEAD,)]
             active = connection.execute(text("SELECT count(*) FROM signing_keys WHERE retired_at IS NULL")).scalar()
     finally:
         engine.dispose()

@@ -73,6 +73,8 @@ class Settings:
     refresh_token_ttl: int = 2_592_000
     refresh_token_reuse_grace: int = 10
     authorization_code_ttl: int = 60
+    #: How long a browser stays signed in.
+    session_ttl: int = 43_200
     token_format: str = "opaque"
     signing_alg: str = "ES256"
     error_style: str = "rfc6750"
@@ -351,6 +353,7 @@ _VALIDATORS: dict[str, Any] = {
     "refresh_token_ttl": _positive_seconds,
     "refresh_token_reuse_grace": _seconds,
     "authorization_code_ttl": _positive_seconds,
+    "session_ttl": _positive_seconds,
     "token_format": _choice(TOKEN_FORMATS),
     "signing_alg": _choice(SIGNING_ALGORITHMS),
     "error_style": _choice(ERROR_STYLES),

@@ -12,6 +12,7 @@ from keyturn.core.models import (
     AuthorizationCode,
     Client,
     Consent,
+    Session,
     SigningKey,
     Token,
     TokenKind,
@@ -383,6 +384,22 @@ def test_consent_upsert_list_delete(store: Store) -> None:
     assert store.delete_consent(owner.id, client.client_id) is False
     assert store.get_consent(owner.id, client.client_id) is None
     assert store.list_consents(owner.id) == []
+
+
+# ---- sessions ----
+
+
+def test_sessions_are_created_found_and_deleted(store: Store) -> None:
+    owner = make_account(store)
+    session = Session(session_hash=digest("s1"), account_id=owner.id, created_at=NOW, expires_at=NOW + 3600)
+    store.create_session(session)
+    assert store.get_session(digest("s1")) == session
+    assert store.get_session(digest("s2")) is None
+    with pytest.raises(Conflict):
+        store.create_session(session)
+    assert store.delete_session(digest("s1")) is True
+    assert store.delete_session(digest("s1")) is False
+    assert store.get_session(digest("s1")) is None
 
 
 # ---- signing keys ----

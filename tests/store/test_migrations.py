@@ -81,6 +81,31 @@ def test_downgrade_then_upgrade_round_trips(empty_database: str) -> None:
         engine.dispose()
 
 
+def test_upgrading_from_the_first_revision_keeps_the_data(empty_database: str) -> None:
+    from alembic import command
+
+    engine = create_database_engine(empty_database)
+    try:
+        with engine.begin() as connection:
+            config = Config()
+            config.set_main_option("script_location", "keyturn.store:migrations")
+            config.attributes["connection"] = connection
+            command.upgrade(config, REVISIONS[0])
+            connection.execute(
+                text(
+                    "INSERT INTO accounts (email, email_key, name, company, alias, attributes, disabled, created_at,"
+                    " updated_at) VALUES ('a@example.com', 'a@example.com', '', '', '', '{}', false, 1, 1)"
+                )
+            )
+        assert schema_status(engine) == REVISIONS[0]
+        assert upgrade(engine) is True
+        with engine.connect() as connection:
+            assert connection.execute(text("SELECT email FROM accounts")).all() == [("a@example.com",)]
+            assert current_revision(connection) == HEAD
+    finally:
+        engine.dispose()
+
+
 def test_a_database_newer_than_the_code_is_refused_untouched(empty_database: str) -> None:
     engine = create_database_engine(empty_database)
     try:

@@ -166,3 +166,13 @@ class AuditEvent:
     account_id: int | None = None
     client_id: str | None = None
     detail: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    """A signed-in browser. The cookie carries the secret; only its digest is stored."""
+
+    session_hash: bytes
+    account_id: int
+    created_at: int
+    expires_at: int

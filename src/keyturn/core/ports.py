@@ -17,6 +17,7 @@ from .models import (
     AuthorizationCode,
     Client,
     Consent,
+    Session,
     SigningKey,
     Token,
 )
@@ -139,6 +140,14 @@ class ConsentStore(Protocol):
     def list_consents(self, account_id: int) -> list[Consent]: ...
 
 
+class SessionStore(Protocol):
+    def create_session(self, session: Session) -> None: ...
+
+    def get_session(self, session_hash: bytes) -> Session | None: ...
+
+    def delete_session(self, session_hash: bytes) -> bool: ...
+
+
 class SigningKeyStore(Protocol):
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
         """Atomically adds ``key`` as the active key and retires the previously active
@@ -169,7 +178,16 @@ class AuditLog(Protocol):
 
 
 class Store(
-    AccountStore, ClientStore, ApiKeyStore, CodeStore, TokenStore, ConsentStore, SigningKeyStore, AuditLog, Protocol
+    AccountStore,
+    ClientStore,
+    ApiKeyStore,
+    CodeStore,
+    TokenStore,
+    ConsentStore,
+    SessionStore,
+    SigningKeyStore,
+    AuditLog,
+    Protocol,
 ):
     def ping(self) -> None:
         """Raises StoreUnavailable unless the database answers."""

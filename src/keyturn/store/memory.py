@@ -18,6 +18,7 @@ from keyturn.core.models import (
     AuthorizationCode,
     Client,
     Consent,
+    Session,
     SigningKey,
     Token,
 )
@@ -34,6 +35,7 @@ class MemoryStore:
         self._tokens: dict[bytes, Token] = {}
         self._consents: dict[tuple[int, str], Consent] = {}
         self._signing_keys: dict[str, SigningKey] = {}
+        self._sessions: dict[bytes, Session] = {}
         self._events: list[AuditEvent] = []
 
     def ping(self) -> None:
@@ -242,6 +244,21 @@ class MemoryStore:
     def list_consents(self, account_id: int) -> list[Consent]:
         found = [c for (a, _), c in self._consents.items() if a == account_id]
         return sorted(found, key=lambda c: (c.created_at, c.client_id))
+
+    # ---- sessions ----
+
+    def create_session(self, session: Session) -> None:
+        with self._lock:
+            if session.session_hash in self._sessions:
+                raise Conflict("session exists")
+            self._sessions[session.session_hash] = session
+
+    def get_session(self, session_hash: bytes) -> Session | None:
+        return self._sessions.get(session_hash)
+
+    def delete_session(self, session_hash: bytes) -> bool:
+        with self._lock:
+            return self._sessions.pop(session_hash, None) is not None
 
     # ---- signing keys ----
 

@@ -20,7 +20,7 @@ from keyturn.core.ports import StoreUnavailable
 from .database import is_sqlite, sqlite_path
 
 #: Every revision this code knows, oldest first; a test checks it against the scripts.
-REVISIONS = ("0001",)
+REVISIONS = ("0001", "0002")
 HEAD = REVISIONS[-1]
 _ADVISORY_LOCK_KEY = 0x6B65797475726E  # "keyturn"
 

@@ -144,6 +144,16 @@ consents = Table(
     Index(None, "client_id"),
 )
 
+sessions = Table(
+    "sessions",
+    metadata,
+    Column("session_hash", _DIGEST, primary_key=True),
+    Column("account_id", Integer, ForeignKey("accounts.id", ondelete="CASCADE"), nullable=False, index=True),
+    _timestamp("created_at"),
+    _timestamp("expires_at"),
+    Index(None, "expires_at"),
+)
+
 signing_keys = Table(
     "signing_keys",
     metadata,

@@ -20,6 +20,7 @@ from keyturn.core.models import (
     AuthorizationCode,
     Client,
     Consent,
+    Session,
     SigningKey,
     Token,
 )
@@ -33,6 +34,7 @@ from .schema import (
     authorization_codes,
     clients,
     consents,
+    sessions,
     signing_keys,
     tokens,
 )
@@ -430,6 +432,28 @@ class SqlStore:
             .order_by(consents.c.created_at, consents.c.client_id)
         )
         return self._read_all(statement, self._consent)
+
+    # ---- sessions ----
+
+    def create_session(self, session: Session) -> None:
+        with self._begin() as connection:
+            connection.execute(
+                insert(sessions).values(
+                    session_hash=session.session_hash,
+                    account_id=session.account_id,
+                    created_at=session.created_at,
+                    expires_at=session.expires_at,
+                )
+            )
+
+    def get_session(self, session_hash: bytes) -> Session | None:
+        return self._read(
+            select(sessions).where(sessions.c.session_hash == session_hash), lambda row: Session(**row._mapping)
+        )
+
+    def delete_session(self, session_hash: bytes) -> bool:
+        with self._begin() as connection:
+            return connection.execute(delete(sessions).where(sessions.c.session_hash == session_hash)).rowcount == 1
 
     # ---- signing keys ----
 
