@@ -207,7 +207,9 @@ def approve(ctx: Context, request: AuthorizationRequest, account_id: int, scopes
     issuer = ctx.settings.issuer
     if request.response_type == "token":
         # RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
-        issued, records = mint(ctx, client, account_id=account_id, scopes=scopes, grant_id=new_grant_id(), with_refresh=False)
+        issued, records = mint(
+            ctx, client, account_id=account_id, scopes=scopes, grant_id=new_grant_id(), with_refresh=False
+        )
         ctx.store.save_tokens(records)
         body: dict[str, Any] = {
             "access_token": issued.access_token,
@@ -237,7 +239,9 @@ def approve(ctx: Context, request: AuthorizationRequest, account_id: int, scopes
 
 
 def deny(ctx: Context, request: AuthorizationRequest, description: str = "The user denied the request.") -> str:
-    error = AuthorizeError(AccessDenied(description), request.redirect_uri, request.state, request.response_type == "token")
+    error = AuthorizeError(
+        AccessDenied(description), request.redirect_uri, request.state, request.response_type == "token"
+    )
     return error_redirect(ctx, error)
 
 

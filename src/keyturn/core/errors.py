@@ -8,7 +8,16 @@ bodies, redirects or error pages.
 
 from __future__ import annotations
 
+import re
 from typing import ClassVar
+
+# RFC 6749 §5.2: error_description = *( %x20-21 / %x23-5B / %x5D-7E )
+_NOT_ALLOWED = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
+
+
+def _printable(text: str) -> str:
+    """A description in the character set RFC 6749 allows, whatever it quotes."""
+    return _NOT_ALLOWED.sub("?", text.replace('"', "'").replace("\\", "/"))
 
 
 class OAuthError(Exception):
@@ -19,7 +28,7 @@ class OAuthError(Exception):
     default_description: ClassVar[str] = "The request could not be processed."
 
     def __init__(self, description: str | None = None, *, detail: str | None = None) -> None:
-        self.description = description or self.default_description
+        self.description = _printable(description or self.default_description)
         #: For the logs only: never sent to the client.
         self.detail = detail
         super().__init__(self.description)

@@ -21,6 +21,15 @@ def _hasher() -> PasswordHasher:
     return PasswordHasher()  # argon2id with the library's RFC 9106 defaults
 
 
+@lru_cache(maxsize=1)
+def dummy_hash() -> str:
+    """A real argon2id hash of nothing anyone knows: verifying against it for an unknown
+    email costs the same as a wrong password, so timing does not reveal accounts."""
+    import secrets
+
+    return hash_password(secrets.token_urlsafe(32))
+
+
 def hash_password(password: str) -> str:
     return _hasher().hash(password)
 

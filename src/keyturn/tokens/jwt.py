@@ -40,8 +40,14 @@ class JwtAccessTokens:
                 public,
                 algorithms=[public.algorithm_name],
                 issuer=self._issuer,
-                # Expiry is checked against the server's one clock below.
-                options={"require": ["exp", "iat", "jti", "iss"], "verify_aud": False, "verify_exp": False},
+                # Time is checked against the server's one clock below, not PyJWT's.
+                options={
+                    "require": ["exp", "iat", "jti", "iss"],
+                    "verify_aud": False,
+                    "verify_exp": False,
+                    "verify_iat": False,
+                    "verify_nbf": False,
+                },
             )
         except jwt.InvalidTokenError:
             return None

@@ -23,6 +23,7 @@ from keyturn.runtime import Runtime
 from keyturn.store.database import is_sqlite
 
 from .http import NO_STORE, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+from .pages import create_pages_app
 from .protocol import Blocking, ProtocolEndpoints
 
 log = logging.getLogger("keyturn.web")
@@ -36,7 +37,9 @@ class KeyturnApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._metadata = json_bytes(server_metadata(runtime.settings))
-        protocol = ProtocolEndpoints(runtime.ctx, Blocking(inline=is_sqlite(runtime.settings.database_url)))
+        blocking = Blocking(inline=is_sqlite(runtime.settings.database_url))
+        protocol = ProtocolEndpoints(runtime.ctx, blocking)
+        self.pages = create_pages_app(runtime.ctx, blocking)
         post = frozenset({"POST"})
         # path -> (allowed methods, handler)
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
@@ -58,10 +61,11 @@ class KeyturnApp:
             return
         request = Request(scope)
         route = self.routes.get(request.path)
+        if route is None:
+            # Everything that is not a hot protocol endpoint: the server-rendered pages.
+            await self.pages(scope, receive, send)
+            return
         try:
-            if route is None:
-                await send_json(send, 404, {"error": "not_found", "error_description": "No such endpoint."})
-                return
             methods, handler = route
             if request.method not in methods:
                 allow = ", ".join(sorted(methods)).encode("ascii")

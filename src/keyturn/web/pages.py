@@ -1,0 +1,299 @@
+"""Server-rendered pages: login, logout, and the authorization endpoint with its consent
+page (RFC 6749 §3.1, §4.1.1, §4.2.1). They work without JavaScript."""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Any
+from urllib.parse import parse_qs, quote, urlencode, urlsplit
+
+import anyio
+from jinja2 import Environment, PackageLoader, select_autoescape
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.routing import Route
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from keyturn.core import authorize
+from keyturn.core.accounts import AccountError, normalise_email
+from keyturn.core.context import Context
+from keyturn.core.passwords import dummy_hash, verify_password
+from keyturn.core.ports import StoreUnavailable
+from keyturn.core.throttle import Throttle
+
+from .protocol import Blocking
+from .sessions import Sessions
+
+log = logging.getLogger("keyturn.web")
+
+#: Pages: no framing, no referrer, styles from this origin only, no scripts at all.
+PAGE_HEADERS = {
+    "x-frame-options": "DENY",
+    "content-security-policy": (
+        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
+    ),
+    "referrer-policy": "no-referrer",
+    "x-content-type-options": "nosniff",
+    "cache-control": "no-store",
+}
+_MAX_FORM = 16_384
+
+
+class SecurityHeaders:
+    """Adds PAGE_HEADERS to every page response (pure ASGI)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+        self.headers = [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                present = {name.lower() for name, _ in message["headers"]}
+                message["headers"] = [
+                    *message["headers"],
+                    *((k, v) for k, v in self.headers if k not in present),
+                ]
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+def safe_next(target: str | None, default: str = "/account") -> str:
+    """Only a local path may follow a login (no open redirect)."""
+    if not target or not target.startswith("/") or target.startswith("//") or "\\" in target:
+        return default
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return default
+    return target
+
+
+async def read_form(request: Request) -> dict[str, list[str]]:
+    body = b""
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > _MAX_FORM:
+            return {}
+    return parse_qs(body.decode("utf-8", "replace"), keep_blank_values=True)
+
+
+def first(form: dict[str, list[str]], name: str) -> str:
+    values = form.get(name)
+    return values[0] if values else ""
+
+
+class Pages:
+    def __init__(self, ctx: Context, blocking: Blocking) -> None:
+        self.ctx = ctx
+        self.blocking = blocking
+        self.sessions = Sessions(ctx)
+        self.templates = Environment(
+            loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
+        )
+        # RFC 6749 §10.10: credentials guessing must be made hard.
+        self.account_throttle = Throttle(ctx.clock, limit=5, window=900)
+        self.address_throttle = Throttle(ctx.clock, limit=30, window=900)
+
+    def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
+        values.setdefault("issuer", self.ctx.settings.issuer)
+        return HTMLResponse(self.templates.get_template(name).render(**values), status_code=status)
+
+    def error_page(self, title: str, message: str, status: int = 400) -> HTMLResponse:
+        return self.render("error.html", status, title=title, message=message)
+
+    # ---- login and logout ----
+
+    async def login_form(self, request: Request) -> Response:
+        account = await self.blocking(self.sessions.account, request)
+        target = safe_next(request.query_params.get("next"))
+        if account is not None:
+            return RedirectResponse(target, status_code=303)
+        return self._login_page(request, target)
+
+    def _login_page(
+        self, request: Request, target: str, *, error: str = "", email: str = "", status: int = 200
+    ) -> Response:
+        binding, new = self.sessions.csrf_binding(request)
+        response = self.render(
+            "login.html", status, next=target, error=error, email=email, csrf=self.sessions.csrf_token(binding)
+        )
+        if new:
+            self.sessions.set_pre_session(response, binding)
+        return response
+
+    def _audit(self, kind: str, account_id: int | None, detail: dict[str, Any]) -> None:
+        self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account_id, detail=detail)
+
+    async def login(self, request: Request) -> Response:
+        form = await read_form(request)
+        target = safe_next(first(form, "next"))
+        email = first(form, "email").strip()
+        if not self.sessions.csrf_valid(request, first(form, "csrf")):
+            return self.error_page("Please try again", "This form expired. Go back, reload the page and sign in again.")
+        address = request.client.host if request.client else "unknown"
+        keys = [(self.account_throttle, "account:" + email.casefold()), (self.address_throttle, "address:" + address)]
+        waits = [w for throttle, key in keys if (w := throttle.retry_after(key)) is not None]
+        if waits:
+            wait = max(waits)
+            response = self.error_page(
+                "Too many attempts",
+                f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).",
+                status=429,
+            )
+            response.headers["retry-after"] = str(wait)
+            return response
+
+        account = None
+        with contextlib.suppress(AccountError):  # not an email address: no such account
+            account = await self.blocking(self.ctx.store.find_account_by_email, normalise_email(email))
+        stored_hash = account.password_hash if account is not None and not account.disabled else None
+        password = first(form, "password")
+        ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
+        if not ok or stored_hash is None or account is None:
+            for throttle, key in keys:
+                throttle.fail(key)
+            await self.blocking(self._audit, "login.failed", None, {"address": address})
+            # One generic message: it does not tell whether the email exists.
+            return self._login_page(request, target, error="Wrong email or password.", email=email, status=401)
+
+        self.account_throttle.reset(keys[0][1])
+        redirect = RedirectResponse(target, status_code=303)
+        await self.blocking(self.sessions.start, request, redirect, account)
+        await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
+        return redirect
+
+    async def logout(self, request: Request) -> Response:
+        if request.method == "GET":
+            account = await self.blocking(self.sessions.account, request)
+            if account is None:
+                return RedirectResponse("/login", status_code=303)
+            return self.render("logout.html", email=account.email, csrf=self._csrf(request))
+        form = await read_form(request)
+        if not self.sessions.csrf_valid(request, first(form, "csrf")):
+            return self.error_page("Please try again", "This form expired. Reload the page and sign out again.")
+        response = RedirectResponse("/login", status_code=303)
+        await self.blocking(self.sessions.end, request, response)
+        return response
+
+    def _csrf(self, request: Request) -> str:
+        """The CSRF token of a signed-in page (bound to the session cookie)."""
+        return self.sessions.csrf_token(self.sessions.csrf_binding(request)[0])
+
+    async def account_home(self, request: Request) -> Response:
+        account = await self.blocking(self.sessions.account, request)
+        if account is None:
+            return RedirectResponse("/login?next=/account", status_code=303)
+        return self.render("account.html", account=account, csrf=self._csrf(request))
+
+    # ---- the authorization endpoint ----
+
+    async def authorize_get(self, request: Request) -> Response:
+        params = parse_qs(request.url.query, keep_blank_values=True)
+        return await self._authorize(request, params, consent_form=None)
+
+    async def authorize_post(self, request: Request) -> Response:
+        form = await read_form(request)
+        return await self._authorize(request, form, consent_form=form)
+
+    async def _authorize(
+        self, request: Request, params: dict[str, list[str]], consent_form: dict[str, list[str]] | None
+    ) -> Response:
+        try:
+            auth = await self.blocking(authorize.validate, self.ctx, params)
+        except authorize.InvalidClientRequest as exc:
+            return self.error_page("This link cannot be used", exc.message)
+        except authorize.AuthorizeError as exc:
+            return self._redirect(authorize.error_redirect(self.ctx, exc), consent_form is not None)
+
+        account = await self.blocking(self.sessions.account, request)
+        if account is None:
+            query = urlencode(auth.as_params())
+            return RedirectResponse("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""), status_code=303)
+
+        if consent_form is None:
+            needed = await self.blocking(authorize.consent_needed, self.ctx, auth, account.id)
+            if not needed:
+                location = await self.blocking(authorize.approve, self.ctx, auth, account.id, auth.scopes)
+                return self._redirect(location, False)
+            return self._consent_page(request, auth, account.email)
+
+        # A POST from the consent page: only with a valid CSRF token does anything change.
+        if not self.sessions.csrf_valid(request, first(consent_form, "csrf")):
+            return self.error_page("Please try again", "This form expired. Go back to the application and start again.")
+        decision = first(consent_form, "decision")
+        if decision == "deny":
+            return self._redirect(authorize.deny(self.ctx, auth), True)
+        if decision != "authorize":
+            return self.error_page("Please try again", "Choose Authorize or Deny.")
+        scopes = authorize.granted_scopes(auth, consent_form.get("granted_scope", []))
+        location = await self.blocking(authorize.approve, self.ctx, auth, account.id, scopes)
+        return self._redirect(location, True)
+
+    def _consent_page(self, request: Request, auth: authorize.AuthorizationRequest, email: str) -> Response:
+        catalogue = self.ctx.settings.scopes
+        required = set(auth.client.required_scopes)
+        scopes = [{"name": s, "description": catalogue.get(s, s), "required": s in required} for s in auth.scopes]
+        return self.render(
+            "consent.html",
+            client=auth.client,
+            scopes=scopes,
+            email=email,
+            params=auth.as_params(),
+            csrf=self._csrf(request),
+            implicit=auth.response_type == "token",
+        )
+
+    @staticmethod
+    def _redirect(location: str, after_post: bool) -> Response:
+        # 303 turns the consent POST into a GET at the client; a GET is answered with 302.
+        return RedirectResponse(location, status_code=303 if after_post else 302)
+
+    async def unavailable(self, request: Request, exc: Exception) -> Response:
+        log.error("database unavailable on %s: %s", request.url.path, exc)
+        response = self.error_page(
+            "Temporarily unavailable", "The service cannot reach its database. Try again in a moment.", status=503
+        )
+        response.headers["retry-after"] = "5"
+        return response
+
+    # ---- static ----
+
+    async def stylesheet(self, request: Request) -> Response:
+        return Response(_STYLESHEET, media_type="text/css", headers={"cache-control": "public, max-age=3600"})
+
+
+def _read_stylesheet() -> bytes:
+    from importlib.resources import files
+
+    return files("keyturn.web").joinpath("static/keyturn.css").read_bytes()
+
+
+_STYLESHEET = _read_stylesheet()
+
+
+def create_pages_app(ctx: Context, blocking: Blocking) -> ASGIApp:
+    pages = Pages(ctx, blocking)
+    routes = [
+        Route("/login", pages.login_form, methods=["GET"]),
+        Route("/login", pages.login, methods=["POST"]),
+        Route("/logout", pages.logout, methods=["GET", "POST"]),
+        Route("/account", pages.account_home, methods=["GET"]),
+        Route("/oauth/authorize", pages.authorize_get, methods=["GET"]),
+        Route("/oauth/authorize", pages.authorize_post, methods=["POST"]),
+        Route("/static/keyturn.css", pages.stylesheet, methods=["GET"]),
+    ]
+    handlers = {404: _not_found, StoreUnavailable: pages.unavailable}
+    return SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
+
+
+async def _not_found(request: Request, exc: Exception) -> Response:
+    from starlette.responses import JSONResponse
+
+    return JSONResponse(
+        {"error": "not_found", "error_description": "No such endpoint."},
+        status_code=404,
+        headers={"content-security-policy": "default-src 'none'; frame-ancestors 'none'"},
+    )

@@ -1,0 +1,85 @@
+"""Browser sessions and CSRF tokens for the server-rendered pages.
+
+The session cookie carries 256 random bits; the database keeps only their keyed digest.
+It is HttpOnly, SameSite=Lax, Secure under an https issuer, and replaced at every login
+(no session fixation). A CSRF token is the keyed digest of the cookie it is bound to:
+the session cookie once signed in, a pre-session cookie on the login page.
+"""
+
+from __future__ import annotations
+
+import hmac
+import secrets
+
+from starlette.requests import Request
+from starlette.responses import Response
+
+from keyturn.core.context import Context
+from keyturn.core.models import Account, Session
+
+SESSION_COOKIE = "kt_session"
+PRE_SESSION_COOKIE = "kt_pre"
+_PRE_SESSION_TTL = 3600
+
+
+class Sessions:
+    def __init__(self, ctx: Context) -> None:
+        self.ctx = ctx
+        self.secure = ctx.settings.issuer.startswith("https://")
+
+    def _digest(self, purpose: str, value: str) -> bytes:
+        return self.ctx.hasher.digest(f"{purpose}:{value}")
+
+    # ---- sessions ----
+
+    def account(self, request: Request) -> Account | None:
+        """The signed-in account, or None (blocking: call through Blocking)."""
+        value = request.cookies.get(SESSION_COOKIE)
+        if not value:
+            return None
+        session = self.ctx.store.get_session(self._digest("session", value))
+        if session is None or session.expires_at <= self.ctx.clock.now():
+            return None
+        account = self.ctx.store.get_account(session.account_id)
+        return None if account is None or account.disabled else account
+
+    def start(self, request: Request, response: Response, account: Account) -> None:
+        """A new session for ``account``; any session the browser had is ended."""
+        self.end(request, response)
+        value = secrets.token_urlsafe(32)
+        now = self.ctx.clock.now()
+        ttl = self.ctx.settings.session_ttl
+        self.ctx.store.create_session(Session(self._digest("session", value), account.id, now, now + ttl))
+        self._set(response, SESSION_COOKIE, value, ttl)
+        response.delete_cookie(PRE_SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
+
+    def end(self, request: Request, response: Response) -> None:
+        value = request.cookies.get(SESSION_COOKIE)
+        if value:
+            self.ctx.store.delete_session(self._digest("session", value))
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
+
+    def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
+        response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")
+
+    # ---- CSRF ----
+
+    def csrf_binding(self, request: Request) -> tuple[str, bool]:
+        """The cookie value a CSRF token is bound to, and whether it is a new pre-session
+        value that the response must set (see ``set_pre_session``)."""
+        value = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_SESSION_COOKIE)
+        if value:
+            return value, False
+        return secrets.token_urlsafe(32), True
+
+    def set_pre_session(self, response: Response, value: str) -> None:
+        self._set(response, PRE_SESSION_COOKIE, value, _PRE_SESSION_TTL)
+
+    def csrf_token(self, binding: str) -> str:
+        return self._digest("csrf", binding).hex()
+
+    def csrf_valid(self, request: Request, presented: str | None) -> bool:
+        value = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_SESSION_COOKIE)
+        if not value or not presented:
+            return False
+        return hmac.compare_digest(self.csrf_token(value), presented)
