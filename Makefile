@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit clean
+.PHONY: serve test lint typecheck unit chromium clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,8 +23,11 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+unit: $(STAMP) chromium
 	$(BIN)/pytest
+
+chromium:  ## Debian's chromium, for the browser tests
+	./scripts/ensure-chromium
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
