@@ -72,7 +72,9 @@ class Keyturn:
     env: dict[str, str]
 
     def cli(self, *args: str) -> dict[str, Any]:
-        result = run_keyturn(*args, "--config", str(self.folder / "keyturn.toml"), "--json", cwd=self.folder, env=self.env)
+        result = run_keyturn(
+            *args, "--config", str(self.folder / "keyturn.toml"), "--json", cwd=self.folder, env=self.env
+        )
         assert result.returncode == 0, result.stderr
         payload: dict[str, Any] = json.loads(result.stdout)
         return payload
@@ -80,8 +82,13 @@ class Keyturn:
 
 @pytest.fixture(scope="module")
 def keyturn(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Keyturn]:
+    yield from running_keyturn(tmp_path_factory, CONFIG)
+
+
+def running_keyturn(tmp_path_factory: pytest.TempPathFactory, config: str) -> Iterator[Keyturn]:
+    """A keyturn serve with this TOML configuration and one user, ann@example.com."""
     folder = tmp_path_factory.mktemp("keyturn")
-    (folder / "keyturn.toml").write_text(CONFIG)
+    (folder / "keyturn.toml").write_text(config)
     port = free_port()
     env = {"KEYTURN_SECRET": SECRET, "KEYTURN_ISSUER": f"http://127.0.0.1:{port}"}
     server = start_server("--config", str(folder / "keyturn.toml"), cwd=folder, port=port, env=env)

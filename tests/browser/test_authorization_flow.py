@@ -91,7 +91,11 @@ def test_code_flow_with_pkce_for_a_confidential_client(page: Any, keyturn: Keytu
     assert "refresh_token" in body
     me = httpx.get(f"{keyturn.base}/me", headers={"authorization": f"Bearer {body['access_token']}"})
     assert me.status_code == 200
-    assert (me.json()["email"], me.json()["company"], me.json()["scope"]) == ("ann@example.com", "Acme Inc", "sms balance")
+    assert (me.json()["email"], me.json()["company"], me.json()["scope"]) == (
+        "ann@example.com",
+        "Acme Inc",
+        "sms balance",
+    )
 
     # Remembered consent: the same request again goes straight back to the client.
     page.goto(
@@ -157,9 +161,7 @@ def test_deny_sends_access_denied_back(page: Any, keyturn: Keyturn, callback: Ca
 
 def test_the_implicit_flow_puts_the_token_in_the_fragment(page: Any, keyturn: Keyturn, callback: Callback) -> None:
     client = register(keyturn, callback, "--public", "--allow-implicit")
-    page.goto(
-        authorize_url(keyturn, response_type="token", client_id=client["client_id"], scope="sms", state="imp")
-    )
+    page.goto(authorize_url(keyturn, response_type="token", client_id=client["client_id"], scope="sms", state="imp"))
     sign_in(page)
     page.get_by_role("button", name="Authorize").click()
     page.wait_for_url(f"{callback.url}*")
