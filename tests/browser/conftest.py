@@ -43,7 +43,7 @@ def callback() -> Iterator[Callback]:
     received: list[str] = []
 
     class Handler(BaseHTTPRequestHandler):
-        def do_GET(self) -> None:  # noqa: N802 - the http.server API
+        def do_GET(self) -> None:
             received.append(self.path)
             body = b"<!doctype html><title>Client app</title><h1>Back at the client</h1>"
             self.send_response(200)
