@@ -435,6 +435,13 @@ def test_rotation_within_one_second_keeps_the_new_key_first(store: Store) -> Non
     assert [(k.kid, k.active) for k in keys] == [("k2", True), ("k1", False)]
 
 
+def test_a_first_key_is_added_only_when_there_is_no_active_one(store: Store) -> None:
+    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None, replace_active=False)
+    with pytest.raises(Conflict):
+        store.add_signing_key(signing_key("k2", NOW), retire_active_until=None, replace_active=False)
+    assert [(k.kid, k.active) for k in store.list_signing_keys(NOW)] == [("k1", True)]
+
+
 def test_signing_key_id_is_unique(store: Store) -> None:
     store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
     with pytest.raises(Conflict):

@@ -149,9 +149,10 @@ class SessionStore(Protocol):
 
 
 class SigningKeyStore(Protocol):
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
         """Atomically adds ``key`` as the active key and retires the previously active
         one, which stays published until ``retire_active_until`` (None: indefinitely).
+        With ``replace_active=False`` the key is added only if there is no active key.
         There is never more than one active key: when a concurrent call added one first,
         this raises Conflict and changes nothing."""
         ...

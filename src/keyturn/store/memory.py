@@ -262,10 +262,12 @@ class MemoryStore:
 
     # ---- signing keys ----
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
         with self._lock:
             if key.kid in self._signing_keys:
                 raise Conflict(f"signing key {key.kid!r} exists")
+            if not replace_active and any(k.active for k in self._signing_keys.values()):
+                raise Conflict("there is an active signing key already")
             for kid, old in list(self._signing_keys.items()):
                 if old.active:
                     self._signing_keys[kid] = replace(old, retired_at=key.created_at, expires_at=retire_active_until)

@@ -463,13 +463,14 @@ class SqlStore:
         del values["id"], values["current"]
         return SigningKey(**values)
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None) -> None:
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
         with self._begin() as connection:
-            connection.execute(
-                update(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
-                .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
-            )
+            if replace_active:
+                connection.execute(
+                    update(signing_keys)
+                    .where(signing_keys.c.retired_at.is_(None))
+                    .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
+                )
             connection.execute(
                 insert(signing_keys).values(
                     kid=key.kid,

@@ -7,6 +7,7 @@ The key ring is cached in-process; the store is read only when the ring is reloa
 from __future__ import annotations
 
 import base64
+import contextlib
 import hashlib
 import json
 import os
@@ -125,10 +126,12 @@ class KeyRing:
         """Creates the first signing key if there is none; loads the ring."""
         self.reload()
         if self._active is None:
-            try:
-                self.rotate(alg, keep_previous_for=None)
-            except Conflict:  # another server created the first key at the same moment
-                self.reload()
+            key = generate_signing_key(alg, self._sealer, self._clock.now())
+            # Insert only: a server starting at the same moment may have created the
+            # first key already, and the database then refuses a second active one.
+            with contextlib.suppress(Conflict):
+                self._store.add_signing_key(key, retire_active_until=None, replace_active=False)
+            self.reload()
 
     def rotate(self, alg: str, keep_previous_for: int | None) -> SigningKey:
         """Adds a new active key. The previous one stays published for
