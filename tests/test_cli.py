@@ -131,6 +131,7 @@ def test_clients_create_prints_the_secret_once_and_stores_its_keyed_hash(tmp_pat
         "grant_types": ["authorization_code", "refresh_token"],
         "scopes": ["sms", "balance"],
         "allow_implicit": False,
+        "resource_server": False,
         "token_format": "opaque",
         "access_token_ttl": 3600,
         "refresh_token_ttl": 2592000,

@@ -275,6 +275,7 @@ def clients() -> None:
 )
 @click.option("--scope", "scopes", multiple=True, help="Allowed scope (repeatable).")
 @click.option("--allow-implicit", is_flag=True, help="Allow the legacy implicit flow (response_type=token).")
+@click.option("--resource-server", is_flag=True, help="A protected API: may introspect every token and API key.")
 @click.option(
     "--token-format", type=click.Choice(["opaque", "jwt"]), default=None, help="Override the server's token format."
 )
@@ -291,6 +292,7 @@ def clients_create(
     grant_types: tuple[str, ...],
     scopes: tuple[str, ...],
     allow_implicit: bool,
+    resource_server: bool,
     token_format: str | None,
     access_token_ttl: int | None,
     refresh_token_ttl: int | None,
@@ -316,6 +318,7 @@ def clients_create(
             grant_types=grant_types or None,
             scopes=scopes,
             allow_implicit=allow_implicit,
+            resource_server=resource_server,
             token_format=token_format,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
@@ -333,6 +336,7 @@ def clients_create(
         "grant_types": list(client.grant_types),
         "scopes": list(client.scopes),
         "allow_implicit": client.allow_implicit,
+        "resource_server": client.resource_server,
         "token_format": client.token_format or settings.token_format,
         "access_token_ttl": client.access_token_ttl or settings.access_token_ttl,
         "refresh_token_ttl": client.refresh_token_ttl or settings.refresh_token_ttl,

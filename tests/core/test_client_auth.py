@@ -114,3 +114,15 @@ def test_a_deleted_client_stops_authenticating_once_the_cache_is_told(ctx: Conte
     ctx.clients.invalidate(app.client.client_id)
     with pytest.raises(InvalidClient):
         authenticate_client(presented, ctx.clients, ctx.hasher)
+
+
+@pytest.mark.parametrize("header", [b"Bearer kt_at_something", b"Digest username=x", b"Basic"])
+def test_another_authorization_scheme_is_invalid_client_with_a_basic_challenge(
+    ctx: Context, owner: Account, header: bytes
+) -> None:
+    # RFC 6749 §5.2: the client tried the Authorization header, so 401 and a challenge;
+    # valid credentials in the body do not make the header go away.
+    app = register(ctx, owner)
+    with pytest.raises(InvalidClient) as caught:
+        presented_client(header, app.post())
+    assert caught.value.used_basic is True

@@ -123,8 +123,11 @@ def public(runtime: Runtime, owner: Account) -> Registered:
 
 @pytest.fixture
 def service(runtime: Runtime, owner: Account) -> Registered:
-    """A confidential client that may only use client_credentials."""
-    return register(runtime, owner, name="Service", grant_types=["client_credentials"], redirect_uris=[])
+    """A protected API's confidential client: client_credentials, and it may introspect
+    every token and API key (a resource server)."""
+    return register(
+        runtime, owner, name="Service", grant_types=["client_credentials"], redirect_uris=[], resource_server=True
+    )
 
 
 @pytest.fixture
@@ -701,7 +704,6 @@ def test_introspecting_a_refresh_token(client: TestClient, runtime: Runtime, app
         "client_id": app.id,
         "sub": str(owner.id),
         "username": "john.doe@acme.inc",
-        "token_type": "refresh_token",
         "token_use": "refresh_token",
         "exp": now + runtime.settings.refresh_token_ttl,
         "iat": now,
@@ -741,12 +743,23 @@ def test_introspecting_an_api_key(client: TestClient, runtime: Runtime, service:
 
 
 def test_the_token_type_hint_is_only_a_hint(
-    client: TestClient, runtime: Runtime, app: Registered, owner: Account, api_key: str
+    client: TestClient, runtime: Runtime, service: Registered, app: Registered, owner: Account, api_key: str
 ) -> None:
     tokens = tokens_for(client, runtime, app, owner)
     for token in (tokens["access_token"], tokens["refresh_token"], api_key):
         for hint in ("access_token", "refresh_token", "something_else"):
-            assert introspect(client, app, token, token_type_hint=hint).json()["active"] is True
+            assert introspect(client, service, token, token_type_hint=hint).json()["active"] is True
+
+
+def test_a_client_that_is_not_a_resource_server_sees_only_its_own_tokens(
+    client: TestClient, runtime: Runtime, app: Registered, other_app: Registered, owner: Account, api_key: str
+) -> None:
+    tokens = tokens_for(client, runtime, app, owner)
+    assert introspect(client, app, tokens["access_token"]).json()["active"] is True
+    # RFC 7662 §2.2: a token the caller may not see is simply inactive to it.
+    for token in (tokens["access_token"], tokens["refresh_token"], api_key):
+        assert introspect(client, other_app, token).json() == {"active": False}
+    assert introspect(client, app, api_key).json() == {"active": False}
 
 
 @pytest.mark.parametrize(
@@ -1110,10 +1123,24 @@ def test_a_credential_sent_twice_is_invalid_request(
 
 
 @pytest.mark.parametrize("header", ["Basic dXNlcjpwYXNz", "Bearer", "Bearer    ", "Token abc"])
-def test_a_malformed_authorization_header_at_me_is_invalid_request(client: TestClient, header: str) -> None:
+def test_an_authorization_header_without_a_bearer_credential_gets_the_bare_challenge(
+    client: TestClient, header: str
+) -> None:
+    # RFC 6750 §3.1: no Bearer credential is "no authentication information": 401 with
+    # a challenge that carries no error code.
     response = client.get("/me", headers={"authorization": header})
-    assert response.status_code == 400
-    assert response.json()["error"] == "invalid_request"
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == 'Bearer realm="keyturn"'
+
+
+def test_an_access_token_is_not_accepted_in_the_query(
+    client: TestClient, runtime: Runtime, app: Registered, owner: Account
+) -> None:
+    tokens = tokens_for(client, runtime, app, owner)
+    response = client.get("/me", params={"api_key": tokens["access_token"]})
+    assert response.status_code == 401
+    assert response.json()["error"] == "invalid_token"
+    assert "Only API keys" in response.json()["error_description"]
 
 
 def test_me_answers_get_only(client: TestClient, api_key: str) -> None:

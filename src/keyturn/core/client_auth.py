@@ -45,7 +45,11 @@ def presented_client(authorization: bytes | None, params: Params) -> PresentedCl
     """Which client the request says it is, and how it proves it."""
     body_id = params.get("client_id")
     body_secret = params.get("client_secret")
-    if authorization is not None and authorization[:6].lower() == b"basic ":
+    if authorization is not None:
+        if authorization[:6].lower() != b"basic ":
+            # RFC 6749 §5.2: a client that tried the Authorization header gets 401 and a
+            # challenge naming the scheme it should use.
+            raise InvalidClient("Authenticate the client with the Basic scheme.", used_basic=True)
         client_id, secret = _from_basic(authorization)
         # RFC 6749 §2.3: "The client MUST NOT use more than one authentication method in
         # each request." A client_id in the body as well is tolerated when it agrees.

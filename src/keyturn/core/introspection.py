@@ -23,6 +23,9 @@ def introspect(ctx: Context, authorization: bytes | None, params: Params) -> dic
     token = require(params, "token")
     # token_type_hint is optional and only a hint (§2.1): one credential model serves all.
     principal = resolve(ctx, token, accept_refresh=True)
+    # A client sees its own tokens; a resource server sees every token and API key.
+    if principal is not None and not client.resource_server and principal.client_id != client.client_id:
+        principal = None
     if principal is None:
         # §2.2: "If the introspection call is properly authorized but the token is not
         # active, does not exist on this server, or the protected resource is not allowed
@@ -37,12 +40,14 @@ def introspect(ctx: Context, authorization: bytes | None, params: Params) -> dic
         "scope": principal.scope_string(tuple(ctx.settings.scopes)),
         "sub": str(principal.account_id),
         "username": account.email,
-        "token_type": "refresh_token" if principal.kind == "refresh_token" else "Bearer",
         "token_use": principal.kind,
         "iat": principal.issued_at,
         "iss": ctx.settings.issuer,
         "aud": ctx.audience,
     }
+    if principal.kind != "refresh_token":
+        # §2.2: token_type is the type of RFC 6749 §5.1; a refresh token has none.
+        response["token_type"] = "Bearer"
     if principal.client_id is not None:
         response["client_id"] = principal.client_id
     if principal.expires_at is not None:

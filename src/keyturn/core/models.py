@@ -61,6 +61,8 @@ class Client:
     required_scopes: tuple[str, ...] = ()
     kind: str = ClientKind.APPLICATION.value
     allow_implicit: bool = False
+    #: A protected API's own client: it may introspect every token and API key.
+    resource_server: bool = False
     first_party: bool = False
     remember_consent: bool = True
     #: None: the server's setting.

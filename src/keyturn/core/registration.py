@@ -55,6 +55,7 @@ def register_client(
     grant_types: Iterable[str] | None = None,
     scopes: Iterable[str] = (),
     allow_implicit: bool = False,
+    resource_server: bool = False,
     token_format: str | None = None,
     access_token_ttl: int | None = None,
     refresh_token_ttl: int | None = None,
@@ -85,6 +86,8 @@ def register_client(
         # RFC 6749 §4.4: "The client credentials grant type MUST only be used by
         # confidential clients."
         raise RegistrationError("a public client cannot use client_credentials")
+    if resource_server and not confidential:
+        raise RegistrationError("a resource server must be a confidential client (it authenticates to introspect)")
     if (GrantType.AUTHORIZATION_CODE.value in grants or allow_implicit) and not uris:
         raise RegistrationError("a client using the browser flow needs at least one redirect URI")
 
@@ -110,6 +113,7 @@ def register_client(
         scopes=allowed_scopes,
         kind=kind.value,
         allow_implicit=allow_implicit,
+        resource_server=resource_server,
         token_format=token_format,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,

@@ -144,6 +144,9 @@ consents = Table(
     Index(None, "client_id"),
 )
 
+# Added in 0002: a client that is a protected API may introspect any credential.
+clients.append_column(Column("resource_server", Boolean, nullable=False, server_default="0"))
+
 sessions = Table(
     "sessions",
     metadata,

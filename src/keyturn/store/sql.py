@@ -148,6 +148,7 @@ class SqlStore:
             "scopes": list(client.scopes),
             "required_scopes": list(client.required_scopes),
             "allow_implicit": client.allow_implicit,
+            "resource_server": client.resource_server,
             "first_party": client.first_party,
             "remember_consent": client.remember_consent,
             "token_format": client.token_format,

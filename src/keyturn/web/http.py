@@ -87,10 +87,12 @@ async def send_bytes(
     send: Send,
     status: int,
     body: bytes,
-    content_type: bytes,
+    content_type: bytes | None,
     extra_headers: Iterable[tuple[bytes, bytes]] = (),
 ) -> None:
-    headers = [(b"content-type", content_type), (b"content-length", str(len(body)).encode("ascii"))]
+    headers = [(b"content-length", str(len(body)).encode("ascii"))]
+    if content_type is not None:
+        headers.append((b"content-type", content_type))
     headers.extend(SECURITY_HEADERS)
     headers.extend(extra_headers)
     await send({"type": "http.response.start", "status": status, "headers": headers})

@@ -13,6 +13,7 @@ import anyio
 
 from keyturn.core import introspection, revocation, token_endpoint
 from keyturn.core.context import Context
+from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError
 from keyturn.core.params import Params, parse_form
 from keyturn.core.principals import Principal, resolve
@@ -74,7 +75,7 @@ class ProtocolEndpoints:
         params = await read_form(request, receive, self.limit)
         await self.blocking(revocation.revoke, self.ctx, request.header(b"authorization"), params)
         # RFC 7009 §2.2: "The content of the response body is ignored by the client".
-        await send_bytes(send, 200, b"", _JSON, NO_STORE)
+        await send_bytes(send, 200, b"", None, NO_STORE)
 
     async def me(self, request: Request, receive: Receive, send: Send) -> None:
         try:
@@ -103,13 +104,18 @@ class ProtocolEndpoints:
         header = request.header(b"authorization")
         if header is not None:
             scheme, _, value = header.decode("latin-1").partition(" ")
-            if scheme.lower() != "bearer" or not value.strip():
-                raise InvalidRequest("Use the Authorization: Bearer scheme.")
-            found.append(value.strip())
+            # Another scheme (Basic, ...) carries no Bearer credential: RFC 6750 §3.1
+            # answers that with the bare challenge.
+            if scheme.lower() == "bearer" and value.strip():
+                found.append(value.strip())
         names = self.ctx.settings.api_key_query_parameters
         if names and request.query_string:
             for name, value in parse_qsl(request.query_string.decode("latin-1")):
                 if name in names and value:
+                    # Only API keys travel in URLs (the seeds' ?api_key=); RFC 6750 §2.3
+                    # discourages access tokens there, and URLs end up in logs.
+                    if kind_of(value) is not Kind.API_KEY:
+                        raise InvalidToken("Only API keys may be sent as a query parameter.")
                     found.append(value)
         if len(found) > 1:
             # RFC 6750 §2: "Clients MUST NOT use more than one method to transmit the token

@@ -1,4 +1,4 @@
-"""Browser sessions: signed-in users of the login, consent and portal pages.
+"""Browser sessions, and resource-server clients (which may introspect any credential).
 
 Revision ID: 0002
 Revises: 0001
@@ -31,8 +31,14 @@ def upgrade() -> None:
         batch_op.create_index(batch_op.f("ix_sessions_account_id"), ["account_id"], unique=False)
         batch_op.create_index(batch_op.f("ix_sessions_expires_at"), ["expires_at"], unique=False)
 
+    with op.batch_alter_table("clients", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("resource_server", sa.Boolean(), server_default="0", nullable=False))
+
 
 def downgrade() -> None:
+    with op.batch_alter_table("clients", schema=None) as batch_op:
+        batch_op.drop_column("resource_server")
+
     with op.batch_alter_table("sessions", schema=None) as batch_op:
         batch_op.drop_index(batch_op.f("ix_sessions_expires_at"))
         batch_op.drop_index(batch_op.f("ix_sessions_account_id"))
