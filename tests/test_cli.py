@@ -249,7 +249,7 @@ def test_api_keys_create(tmp_path: Path) -> None:
     assert payload == {"id": 1, "name": "CI", "owner": "ann@example.com", "scopes": ["sms"]}
     ((key_hash, prefix, scope),) = rows(tmp_path, "SELECT key_hash, display_prefix, scope FROM api_keys")
     assert key_hash == Hasher(SECRET).digest(key)
-    assert prefix == key[: len("kt_key_") + 4]
+    assert prefix == key[: len("kt_key_") + 4] + "…" + key[-4:]
     assert scope == "sms"
     assert key.encode() not in (tmp_path / "keyturn.db").read_bytes()
 

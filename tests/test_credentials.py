@@ -187,26 +187,29 @@ def test_matches_refuses_a_truncated_digest() -> None:
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
-def test_display_prefix_is_the_type_prefix_and_four_characters(kind: Kind) -> None:
+def test_display_prefix_is_the_type_prefix_four_characters_and_the_last_four(kind: Kind) -> None:
     secret = new_secret(kind)
     shown = display_prefix(secret)
-    assert shown == kind.value + secret[len(kind.value) : len(kind.value) + 4]
-    assert len(shown) == len(kind.value) + 4
+    assert shown == kind.value + secret[len(kind.value) : len(kind.value) + 4] + "…" + secret[-4:]
 
 
 @pytest.mark.parametrize("kind", ALL_KINDS)
-def test_display_prefix_never_shows_the_whole_secret(kind: Kind) -> None:
+def test_display_prefix_shows_only_check_characters_at_the_end(kind: Kind) -> None:
+    # The last six characters are the CRC check of the rest: showing four reveals no
+    # random bits; only four of the 43 random characters are shown.
     for _ in range(50):
         secret = new_secret(kind)
-        shown = display_prefix(secret)
-        assert secret.startswith(shown)
-        assert len(shown) < len(secret) - BODY_LENGTH
+        head, _, tail = display_prefix(secret).partition("…")
+        assert secret.startswith(head)
+        assert secret.endswith(tail)
+        assert len(head) - len(kind.value) == 4
+        assert len(tail) == 4
 
 
 def test_display_prefix_stops_at_the_type_prefix_even_if_the_body_has_underscores() -> None:
     secret = "kt_key_" + "_ab_" + "c" * 39 + "000000"
-    assert display_prefix(secret) == "kt_key__ab_"
+    assert display_prefix(secret) == "kt_key__ab_…0000"
 
 
-def test_display_prefix_of_a_foreign_string_is_its_first_four_characters() -> None:
-    assert display_prefix("sk_live_abcdef") == "sk_l"
+def test_display_prefix_of_a_foreign_string_is_its_first_and_last_four_characters() -> None:
+    assert display_prefix("sk_live_abcdef") == "sk_l…cdef"

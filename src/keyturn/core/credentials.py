@@ -59,9 +59,11 @@ def kind_of(secret: str) -> Kind | None:
 
 
 def display_prefix(secret: str) -> str:
-    """What a listing may show of a secret: its type prefix and first characters."""
+    """What a listing may show of a secret: its type prefix, first characters and last
+    characters. The last six characters are the check, derived from the rest, so showing
+    four of them reveals nothing of the 256 random bits."""
     prefix_end = secret.index("_", 3) + 1 if secret.startswith("kt_") else 0
-    return secret[: prefix_end + 4]
+    return secret[: prefix_end + 4] + "…" + secret[-4:]
 
 
 class Hasher:

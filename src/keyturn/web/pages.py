@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -93,6 +94,7 @@ class Pages:
         self.templates = Environment(
             loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
         )
+        self.templates.filters["datetime"] = lambda ts: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
         # RFC 6749 §10.10: credentials guessing must be made hard.
         self.account_throttle = Throttle(ctx.clock, limit=5, window=900)
         self.address_throttle = Throttle(ctx.clock, limit=30, window=900)
@@ -182,12 +184,6 @@ class Pages:
         """The CSRF token of a signed-in page (bound to the session cookie)."""
         return self.sessions.csrf_token(self.sessions.csrf_binding(request)[0])
 
-    async def account_home(self, request: Request) -> Response:
-        account = await self.blocking(self.sessions.account, request)
-        if account is None:
-            return RedirectResponse("/login?next=/account", status_code=303)
-        return self.render("account.html", account=account, csrf=self._csrf(request))
-
     # ---- the authorization endpoint ----
 
     async def authorize_get(self, request: Request) -> Response:
@@ -275,15 +271,17 @@ _STYLESHEET = _read_stylesheet()
 
 
 def create_pages_app(ctx: Context, blocking: Blocking) -> ASGIApp:
+    from .portal import Portal
+
     pages = Pages(ctx, blocking)
     routes = [
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),
         Route("/logout", pages.logout, methods=["GET", "POST"]),
-        Route("/account", pages.account_home, methods=["GET"]),
         Route("/oauth/authorize", pages.authorize_get, methods=["GET"]),
         Route("/oauth/authorize", pages.authorize_post, methods=["POST"]),
         Route("/static/keyturn.css", pages.stylesheet, methods=["GET"]),
+        *Portal(pages).routes(),
     ]
     handlers = {404: _not_found, StoreUnavailable: pages.unavailable}
     return SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
