@@ -282,10 +282,14 @@ def test_db_upgrade(tmp_path: Path) -> None:
     assert (again.returncode, again.stderr.strip()) == (0, f"keyturn: database already at schema revision {HEAD}")
 
 
-def test_commands_not_yet_available_say_so(tmp_path: Path) -> None:
-    result = run_keyturn("tokens", "purge", cwd=tmp_path, env=ENV)
-    assert result.returncode == 1
-    assert one_line_error(result.stderr) == "keyturn: `keyturn tokens purge` is not yet available in this version"
+def test_tokens_purge_reports_what_it_deleted(tmp_path: Path) -> None:
+    result = run_keyturn("tokens", "purge", "--json", cwd=tmp_path, env=ENV)
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout) == {
+        "deleted": {"authorization_codes": 0, "tokens": 0, "sessions": 0, "api_keys": 0, "audit_events": 0}
+    }
+    plain = run_keyturn("tokens", "purge", cwd=tmp_path, env=ENV)
+    assert plain.stdout.strip() == ("deleted 0 authorization codes, 0 tokens, 0 sessions, 0 api keys, 0 audit events")
 
 
 def test_json_output_stays_clean_when_the_development_secret_is_created(tmp_path: Path) -> None:

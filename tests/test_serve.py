@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import socket
 import sqlite3
+import time
 from pathlib import Path
 
 import httpx
@@ -117,6 +118,32 @@ def test_several_workers_serve(tmp_path: Path) -> None:
         wait_until_ready(server, port)
         kids = {httpx.get(f"http://127.0.0.1:{port}/oauth/jwks").json()["keys"][0]["kid"] for _ in range(10)}
         assert len(kids) == 1
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+
+
+def test_serve_runs_housekeeping_periodically(tmp_path: Path) -> None:
+    env = {"KEYTURN_SECRET": "h" * 40}
+    assert run_keyturn("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
+    with sqlite3.connect(tmp_path / "keyturn.db") as connection:
+        connection.execute(
+            "INSERT INTO accounts (email, email_key, name, company, alias, attributes, disabled, created_at, updated_at)"
+            " VALUES ('a@example.com', 'a@example.com', '', '', '', '{}', 0, 1, 1)"
+        )
+        connection.execute("INSERT INTO sessions VALUES (x'00', 1, 1, 2)")
+    port = free_port()
+    server = start_server(cwd=tmp_path, port=port, env={**env, "KEYTURN_PURGE_INTERVAL": "1"})
+    try:
+        wait_until_ready(server, port)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with sqlite3.connect(tmp_path / "keyturn.db") as connection:
+                if connection.execute("SELECT count(*) FROM sessions").fetchone() == (0,):
+                    break
+            time.sleep(0.2)
+        else:
+            raise AssertionError("the expired session was not purged within 10 s")
     finally:
         code, _, err = stop_server(server)
     assert code == 0, err

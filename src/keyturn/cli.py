@@ -430,10 +430,32 @@ def tokens() -> None:
 
 
 @tokens.command("purge")
+@click.option("--batch", default=1000, show_default=True, type=click.IntRange(1, 100_000), help="Rows per transaction.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_config
-def tokens_purge(settings: Settings) -> None:
-    """Delete expired codes and tokens (not yet available)."""
-    fail("`keyturn tokens purge` is not yet available in this version", 1)
+def tokens_purge(settings: Settings, batch: int, as_json: bool) -> None:
+    """Delete expired codes, tokens and sessions, ended API keys and old audit events."""
+    from keyturn.core.housekeeping import purge
+    from keyturn.core.ports import StoreUnavailable
+
+    runtime = _runtime(settings)
+    show_progress = not as_json and sys.stderr.isatty()
+    try:
+        with click.progressbar(length=0, label="purging", file=sys.stderr, show_pos=True) as bar:
+
+            def progress(kind: str, count: int) -> None:
+                if show_progress:
+                    bar.label = f"purging {kind}"
+                    bar.length = (bar.length or 0) + count
+                    bar.update(count)
+
+            deleted = purge(runtime.store, runtime.clock, settings, batch=batch, progress=progress)
+    except StoreUnavailable as exc:
+        fail(str(exc))
+    finally:
+        runtime.close()
+    summary = ", ".join(f"{count} {kind.replace('_', ' ')}" for kind, count in deleted.items())
+    _emit(as_json, {"deleted": deleted}, [f"deleted {summary}"])
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -80,6 +80,13 @@ class Settings:
     error_style: str = "rfc6750"
     api_key_query_parameters: tuple[str, ...] = ("api_key", "apikey")
     require_pkce: bool = False
+    #: How long expired codes, tokens and sessions, and revoked or expired API keys, are
+    #: kept before housekeeping deletes them (seconds).
+    expired_retention: int = 86_400
+    #: How long audit events are kept (days).
+    audit_retention_days: int = 90
+    #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
+    purge_interval: int = 3600
     #: Largest request body the protocol endpoints read, in bytes.
     max_body_size: int = 16_384
     #: The scope catalogue: name -> description shown on the consent page.
@@ -231,6 +238,13 @@ def _positive_seconds(key: str, value: Any, source: str) -> int:
     return number
 
 
+def _positive_days(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    if number <= 0:
+        raise SettingsError(key, f"must be a positive number of days, got {number}", source)
+    return number
+
+
 def _integer(key: str, value: Any, source: str) -> int:
     if isinstance(value, bool):
         raise SettingsError(key, f"must be an integer, got {value!r}", source)
@@ -359,6 +373,9 @@ _VALIDATORS: dict[str, Any] = {
     "error_style": _choice(ERROR_STYLES),
     "api_key_query_parameters": _string_list(_QUERY_PARAMETER, "query parameter name"),
     "require_pkce": _boolean,
+    "expired_retention": _seconds,
+    "audit_retention_days": _positive_days,
+    "purge_interval": _seconds,
     "max_body_size": _body_size,
     "scopes": _scope_catalogue,
 }

@@ -462,3 +462,45 @@ def test_audit_events_newest_first_and_filtered(store: Store) -> None:
     assert events[1].client_id == "c"
     assert dict(events[1].detail) == {"grant": "client_credentials"}
     assert [e.at for e in store.list_events(kind="login", limit=1)] == [NOW + 2]
+
+
+# ---- housekeeping ----
+
+
+def test_purge_deletes_only_what_ended_before_the_cutoff_in_batches(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    expired = [replace(make_token(client, f"old{i}"), expires_at=NOW - 10) for i in range(5)]
+    store.save_tokens([*expired, make_token(client, "live")])
+    assert store.purge("tokens", NOW, 2) == 2
+    assert store.purge("tokens", NOW, 10) == 3
+    assert store.purge("tokens", NOW, 10) == 0
+    assert store.find_token(digest("live")) is not None
+    assert all(store.find_token(t.token_hash) is None for t in expired)
+
+
+def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    store.save_code(replace(make_code(client, "old"), expires_at=NOW - 1))
+    store.save_code(make_code(client, "new"))
+    store.create_session(Session(digest("s-old"), owner.id, NOW - 100, NOW - 1))
+    store.create_session(Session(digest("s-new"), owner.id, NOW, NOW + 100))
+    revoked = store.add_api_key(
+        key_hash=digest("k1"), owner_id=owner.id, name="a", display_prefix="p", scopes=None, now=NOW
+    )
+    store.revoke_api_key(revoked.id, owner.id, NOW - 5)
+    store.add_api_key(
+        key_hash=digest("k2"), owner_id=owner.id, name="b", display_prefix="p", scopes=None, now=NOW, expires_at=NOW - 1
+    )
+    store.add_api_key(key_hash=digest("k3"), owner_id=owner.id, name="c", display_prefix="p", scopes=None, now=NOW)
+    store.record("old", NOW - 10)
+    store.record("new", NOW)
+    assert store.purge("authorization_codes", NOW, 100) == 1
+    assert store.purge("sessions", NOW, 100) == 1
+    assert store.purge("api_keys", NOW, 100) == 2
+    assert store.purge("audit_events", NOW, 100) == 1
+    assert store.consume_code(digest("new"), client.client_id, NOW)[0] is not None
+    assert store.get_session(digest("s-new")) is not None
+    assert [k.name for k in store.list_api_keys(owner.id)] == ["c"]
+    assert [e.kind for e in store.list_events()] == ["new"]

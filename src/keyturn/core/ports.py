@@ -162,6 +162,17 @@ class SigningKeyStore(Protocol):
         ...
 
 
+#: What housekeeping deletes, and the time column that decides it.
+PURGEABLE = ("authorization_codes", "tokens", "sessions", "api_keys", "audit_events")
+
+
+class Housekeeping(Protocol):
+    def purge(self, kind: str, before: int, limit: int) -> int:
+        """Deletes at most ``limit`` rows of ``kind`` (one of PURGEABLE) that expired, were
+        revoked or happened before ``before``, in one short transaction; returns how many."""
+        ...
+
+
 class AuditLog(Protocol):
     def record(
         self,
@@ -188,6 +199,7 @@ class Store(
     SessionStore,
     SigningKeyStore,
     AuditLog,
+    Housekeeping,
     Protocol,
 ):
     def ping(self) -> None:

@@ -277,6 +277,33 @@ class MemoryStore:
         # Newest first: dicts keep insertion order.
         return [k for k in reversed(self._signing_keys.values()) if k.expires_at is None or k.expires_at > now]
 
+    # ---- housekeeping ----
+
+    def purge(self, kind: str, before: int, limit: int) -> int:
+        with self._lock:
+            if kind == "authorization_codes":
+                table: dict[Any, Any] = self._codes
+                old = [k for k, c in table.items() if c.expires_at < before]
+            elif kind == "tokens":
+                table = self._tokens
+                old = [k for k, t in table.items() if t.expires_at < before]
+            elif kind == "sessions":
+                table = self._sessions
+                old = [k for k, s in table.items() if s.expires_at < before]
+            elif kind == "api_keys":
+                table = self._api_keys
+                old = [k for k, a in table.items() if _api_key_gone_before(a, before)]
+            elif kind == "audit_events":
+                kept = [e for e in self._events if e.at >= before]
+                gone = self._events[: len(self._events) - len(kept)][:limit]
+                self._events = [e for e in self._events if e not in gone]
+                return len(gone)
+            else:
+                raise ValueError(f"cannot purge {kind!r}")
+            for key in old[:limit]:
+                del table[key]
+            return min(len(old), limit)
+
     # ---- audit ----
 
     def record(
@@ -303,3 +330,8 @@ class MemoryStore:
     def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
         events = [e for e in reversed(self._events) if kind is None or e.kind == kind]
         return events[:limit]
+
+
+def _api_key_gone_before(key: ApiKey, before: int) -> bool:
+    ended = key.revoked_at if key.revoked_at is not None else key.expires_at
+    return ended is not None and ended < before

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, select, text, update
+from sqlalchemy import Connection, Engine, Row, and_, delete, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from keyturn.core.models import (
@@ -493,6 +493,17 @@ class SqlStore:
         )
         return self._read_all(statement, self._signing_key)
 
+    # ---- housekeeping ----
+
+    def purge(self, kind: str, before: int, limit: int) -> int:
+        table, key, condition = _purge_rule(kind, before)
+        # Delete by primary key through a LIMITed sub-select: short transactions, no long
+        # locks, whatever the size of the table.
+        keys = select(*key).where(condition).limit(limit)
+        target = key[0].in_(keys) if len(key) == 1 else tuple_(*key).in_(keys)
+        with self._begin() as connection:
+            return int(connection.execute(delete(table).where(target)).rowcount)
+
     # ---- audit ----
 
     def record(
@@ -516,3 +527,18 @@ class SqlStore:
         if kind is not None:
             statement = statement.where(audit_events.c.kind == kind)
         return self._read_all(statement, lambda row: AuditEvent(**row._mapping))
+
+
+def _purge_rule(kind: str, before: int) -> tuple[Any, tuple[Any, ...], Any]:
+    if kind == "authorization_codes":
+        return authorization_codes, (authorization_codes.c.code_hash,), authorization_codes.c.expires_at < before
+    if kind == "tokens":
+        return tokens, (tokens.c.token_hash,), tokens.c.expires_at < before
+    if kind == "sessions":
+        return sessions, (sessions.c.session_hash,), sessions.c.expires_at < before
+    if kind == "api_keys":
+        ended = or_(api_keys.c.revoked_at < before, api_keys.c.expires_at < before)
+        return api_keys, (api_keys.c.id,), ended
+    if kind == "audit_events":
+        return audit_events, (audit_events.c.id,), audit_events.c.at < before
+    raise ValueError(f"cannot purge {kind!r}")

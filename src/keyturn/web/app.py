@@ -4,6 +4,7 @@ place that turns errors into responses."""
 from __future__ import annotations
 
 import logging
+import random
 from collections.abc import Awaitable, Callable
 
 import anyio
@@ -96,14 +97,36 @@ class KeyturnApp:
             await send_oauth_error(send, ServerError())
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
+        async with anyio.create_task_group() as background:
+            while True:
+                message = await receive()
+                if message["type"] == "lifespan.startup":
+                    if self.runtime.settings.purge_interval > 0:
+                        background.start_soon(self._housekeeping)
+                    await send({"type": "lifespan.startup.complete"})
+                elif message["type"] == "lifespan.shutdown":
+                    background.cancel_scope.cancel()
+                    self.runtime.close()
+                    await send({"type": "lifespan.shutdown.complete"})
+                    return
+
+    async def _housekeeping(self) -> None:
+        """Deletes what has expired every purge_interval seconds (jittered, so that the
+        workers and nodes of one deployment do not all run at the same moment)."""
+        from keyturn.core.housekeeping import purge
+
+        interval = self.runtime.settings.purge_interval
         while True:
-            message = await receive()
-            if message["type"] == "lifespan.startup":
-                await send({"type": "lifespan.startup.complete"})
-            elif message["type"] == "lifespan.shutdown":
-                self.runtime.close()
-                await send({"type": "lifespan.shutdown.complete"})
-                return
+            await anyio.sleep(interval * random.uniform(0.8, 1.2))  # noqa: S311 - jitter, not security
+            try:
+                deleted = await anyio.to_thread.run_sync(
+                    lambda: purge(self.runtime.store, self.runtime.clock, self.runtime.settings)
+                )
+            except StoreUnavailable as exc:
+                log.warning("housekeeping skipped: %s", exc)
+                continue
+            if any(deleted.values()):
+                log.info("housekeeping deleted %s", deleted)
 
     # ---- endpoints ----
 
