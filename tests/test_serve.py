@@ -128,8 +128,8 @@ def test_serve_runs_housekeeping_periodically(tmp_path: Path) -> None:
     assert run_keyturn("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     with sqlite3.connect(tmp_path / "keyturn.db") as connection:
         connection.execute(
-            "INSERT INTO accounts (email, email_key, name, company, alias, attributes, disabled, created_at, updated_at)"
-            " VALUES ('a@example.com', 'a@example.com', '', '', '', '{}', 0, 1, 1)"
+            "INSERT INTO accounts (email, email_key, name, company, alias, attributes, disabled, created_at,"
+            " updated_at) VALUES ('a@example.com', 'a@example.com', '', '', '', '{}', 0, 1, 1)"
         )
         connection.execute("INSERT INTO sessions VALUES (x'00', 1, 1, 2)")
     port = free_port()

@@ -10,13 +10,16 @@ from keyturn.core.token_endpoint import token
 from .conftest import register
 
 
-def live_rows(ctx: Context, table: str) -> int:
+def live_rows(ctx: Context) -> int:
+    """How many token rows the store holds."""
     store = ctx.store
     if hasattr(store, "engine"):
-        from sqlalchemy import text
+        from sqlalchemy import func, select
+
+        from keyturn.store.schema import tokens
 
         with store.engine.connect() as connection:
-            return int(connection.execute(text(f"SELECT count(*) FROM {table}")).scalar_one())
+            return int(connection.execute(select(func.count()).select_from(tokens)).scalar_one())
     return len(store._tokens)  # type: ignore[attr-defined]
 
 
@@ -40,7 +43,7 @@ def test_churning_tokens_with_hourly_housekeeping_keeps_the_table_bounded(ctx: C
             token(ctx, app.basic(), {"grant_type": "client_credentials"})
             ctx.clock.advance(90)  # 40 tokens an hour
         deleted = purge(ctx.store, ctx.clock, ctx.settings, batch=7)
-        sizes.append(live_rows(ctx, "tokens"))
+        sizes.append(live_rows(ctx))
         # From the second hour on, each run deletes the hour of tokens that expired.
         assert deleted["tokens"] == (0 if hour == 0 else 40)
     # Only tokens still within their hour of life remain: never more than two hours' worth.
