@@ -118,6 +118,9 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     runtime = _runtime(settings)
     sock = _bind(host, port)
+    from keyturn.web.observability import configure_logging
+
+    configure_logging(settings.log_level)
     bound_port = sock.getsockname()[1]
     click.echo(
         f"keyturn: listening on http://{host}:{bound_port} (issuer {settings.issuer}, "

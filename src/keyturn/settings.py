@@ -87,6 +87,10 @@ class Settings:
     audit_retention_days: int = 90
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
     purge_interval: int = 3600
+    #: Client addresses allowed to read /metrics ("*": anyone).
+    metrics_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
+    #: Level of the JSON logs: debug, info (one line per request), warning, error.
+    log_level: str = "info"
     #: Largest request body the protocol endpoints read, in bytes.
     max_body_size: int = 16_384
     #: The scope catalogue: name -> description shown on the consent page.
@@ -377,6 +381,8 @@ _VALIDATORS: dict[str, Any] = {
     "audit_retention_days": _positive_days,
     "purge_interval": _seconds,
     "max_body_size": _body_size,
+    "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
+    "log_level": _choice(("debug", "info", "warning", "error")),
     "scopes": _scope_catalogue,
 }
 assert set(_VALIDATORS) == set(_DEFAULTS), "every setting needs a validator"

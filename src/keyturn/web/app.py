@@ -23,7 +23,8 @@ from keyturn.core.ports import StoreUnavailable
 from keyturn.runtime import Runtime
 from keyturn.store.database import is_sqlite
 
-from .http import NO_STORE, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+from .http import NO_STORE, Message, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+from .observability import Metrics, log_request, now, request_id
 from .pages import create_pages_app
 from .protocol import Blocking, ProtocolEndpoints
 
@@ -38,9 +39,12 @@ class KeyturnApp:
     def __init__(self, runtime: Runtime) -> None:
         self.runtime = runtime
         self._metadata = json_bytes(server_metadata(runtime.settings))
+        self.metrics = metrics = Metrics()
+        _describe(metrics, runtime)
         blocking = Blocking(inline=is_sqlite(runtime.settings.database_url))
-        protocol = ProtocolEndpoints(runtime.ctx, blocking)
-        self.pages = create_pages_app(runtime.ctx, blocking)
+        protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
+        self.pages = create_pages_app(runtime.ctx, blocking, metrics)
+        self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)
         post = frozenset({"POST"})
         # path -> (allowed methods, handler)
         self.routes: dict[str, tuple[frozenset[str], Handler]] = {
@@ -52,7 +56,9 @@ class KeyturnApp:
             JWKS_PATH: (frozenset({"GET", "HEAD"}), self.jwks),
             "/healthz": (frozenset({"GET", "HEAD"}), self.healthz),
             "/readyz": (frozenset({"GET", "HEAD"}), self.readyz),
+            "/metrics": (frozenset({"GET"}), self.metrics_endpoint),
         }
+        self._page_prefixes = ("/oauth/authorize", "/login", "/logout", "/signup", "/account", "/static")
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":
@@ -60,7 +66,31 @@ class KeyturnApp:
             return
         if scope["type"] != "http":
             return
+        started = now()
+        status = 500
+
+        async def send_and_note(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+                message["headers"] = [*message["headers"], (b"x-request-id", rid.encode("ascii"))]
+            await send(message)
+
         request = Request(scope)
+        rid = request_id(request.header(b"x-request-id"))
+        try:
+            await self._dispatch(request, scope, receive, send_and_note)
+        finally:
+            elapsed = now() - started
+            path = request.path
+            endpoint = (
+                path if path in self.routes else next((p for p in self._page_prefixes if path.startswith(p)), "other")
+            )
+            self.metrics.observe_request(endpoint, request.method, status, elapsed)
+            client = scope.get("client")
+            log_request(rid, request.method, path, status, elapsed, client[0] if client else None)
+
+    async def _dispatch(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(request.path)
         if route is None:
             # Everything that is not a hot protocol endpoint: the server-rendered pages.
@@ -79,6 +109,8 @@ class KeyturnApp:
                 return
             await handler(request, receive, send)
         except OAuthError as exc:
+            if exc.error == "invalid_client":
+                self.metrics.inc("keyturn_client_auth_failures_total", (("endpoint", request.path),))
             await send_oauth_error(send, exc)
         except StoreUnavailable as exc:
             log.error("database unavailable on %s: %s", request.path, exc)
@@ -106,9 +138,9 @@ class KeyturnApp:
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     background.cancel_scope.cancel()
-                    self.runtime.close()
-                    await send({"type": "lifespan.shutdown.complete"})
-                    return
+                    break
+        self.runtime.close()
+        await send({"type": "lifespan.shutdown.complete"})
 
     async def _housekeeping(self) -> None:
         """Deletes what has expired every purge_interval seconds (jittered, so that the
@@ -135,6 +167,19 @@ class KeyturnApp:
 
     async def jwks(self, request: Request, receive: Receive, send: Send) -> None:
         await send_bytes(send, 200, self.runtime.keyring.jwks_json, b"application/jwk-set+json", _PUBLIC_CACHE)
+
+    async def metrics_endpoint(self, request: Request, receive: Receive, send: Send) -> None:
+        client = request.scope.get("client")
+        if "*" not in self._metrics_addresses and (client is None or client[0] not in self._metrics_addresses):
+            await send_json(send, 404, {"error": "not_found", "error_description": "No such endpoint."})
+            return
+        await send_bytes(
+            send,
+            200,
+            self.metrics.render(),
+            b"text/plain; version=0.0.4; charset=utf-8",
+            [(b"cache-control", b"no-store")],
+        )
 
     async def healthz(self, request: Request, receive: Receive, send: Send) -> None:
         await send_json(send, 200, {"status": "ok"}, [(b"cache-control", b"no-store")])
@@ -164,6 +209,20 @@ async def send_oauth_error(send: Send, exc: OAuthError) -> None:
         if challenge is not None:
             headers.append((b"www-authenticate", challenge))
     await send_json(send, exc.status_code, exc.to_dict(), headers)
+
+
+def _describe(metrics: Metrics, runtime: Runtime) -> None:
+    metrics.describe("keyturn_http_requests_total", "Requests answered, by endpoint, method and status.")
+    metrics.describe("keyturn_tokens_issued_total", "Tokens issued at the token endpoint, by grant.")
+    metrics.describe("keyturn_client_auth_failures_total", "Failed client authentications, by endpoint.")
+    metrics.describe("keyturn_login_failures_total", "Failed sign-ins.")
+    metrics.describe("keyturn_rate_limited_total", "Requests refused by a rate limit, by limit.")
+    metrics.describe("keyturn_cache_lookups", "Cache look-ups of this process, by cache and result.")
+    clients = runtime.ctx.clients
+    metrics.gauges["keyturn_cache_lookups"] = lambda: [
+        ((("cache", "clients"), ("result", "hit")), float(clients.hits)),
+        ((("cache", "clients"), ("result", "miss")), float(clients.misses)),
+    ]
 
 
 def create_app(runtime: Runtime) -> KeyturnApp:

@@ -24,6 +24,7 @@ from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 from keyturn.core.throttle import Throttle
 
+from .observability import Metrics
 from .protocol import Blocking
 from .sessions import Sessions
 
@@ -87,9 +88,10 @@ def first(form: dict[str, list[str]], name: str) -> str:
 
 
 class Pages:
-    def __init__(self, ctx: Context, blocking: Blocking) -> None:
+    def __init__(self, ctx: Context, blocking: Blocking, metrics: Metrics) -> None:
         self.ctx = ctx
         self.blocking = blocking
+        self.metrics = metrics
         self.sessions = Sessions(ctx)
         self.templates = Environment(
             loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
@@ -155,6 +157,7 @@ class Pages:
         password = first(form, "password")
         ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
         if not ok or stored_hash is None or account is None:
+            self.metrics.inc("keyturn_login_failures_total")
             for throttle, key in keys:
                 throttle.fail(key)
             await self.blocking(self._audit, "login.failed", None, {"address": address})
@@ -270,10 +273,10 @@ def _read_stylesheet() -> bytes:
 _STYLESHEET = _read_stylesheet()
 
 
-def create_pages_app(ctx: Context, blocking: Blocking) -> ASGIApp:
+def create_pages_app(ctx: Context, blocking: Blocking, metrics: Metrics) -> ASGIApp:
     from .portal import Portal
 
-    pages = Pages(ctx, blocking)
+    pages = Pages(ctx, blocking, metrics)
     routes = [
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),

@@ -19,6 +19,7 @@ from keyturn.core.params import Params, parse_form
 from keyturn.core.principals import Principal, resolve
 
 from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
+from .observability import Metrics
 
 log = logging.getLogger("keyturn.web")
 T = TypeVar("T")
@@ -55,14 +56,16 @@ async def read_form(request: Request, receive: Receive, limit: int) -> Params:
 
 
 class ProtocolEndpoints:
-    def __init__(self, ctx: Context, blocking: Blocking) -> None:
+    def __init__(self, ctx: Context, blocking: Blocking, metrics: Metrics) -> None:
         self.ctx = ctx
         self.blocking = blocking
+        self.metrics = metrics
         self.limit = ctx.settings.max_body_size
 
     async def token(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
         body = await self.blocking(token_endpoint.token, self.ctx, request.header(b"authorization"), params)
+        self.metrics.inc("keyturn_tokens_issued_total", (("grant", params["grant_type"]),))
         # RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
 
