@@ -414,6 +414,7 @@ def keys_rotate(settings: Settings, as_json: bool) -> None:
     runtime = _runtime(settings)
     try:
         key = runtime.keyring.rotate(settings.signing_alg, keep_previous_for=None)
+        runtime.keys_changed()
         published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
     finally:
         runtime.close()

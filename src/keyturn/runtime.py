@@ -17,6 +17,7 @@ from keyturn.core.ports import Store, StoreUnavailable
 from keyturn.settings import Settings
 
 if TYPE_CHECKING:
+    from keyturn.cluster import Invalidations
     from keyturn.tokens.keys import KeyRing
 
 log = logging.getLogger("keyturn")
@@ -37,6 +38,19 @@ class Runtime:
     #: What the protocol functions get.
     ctx: Context
     keyring: KeyRing
+    #: Cross-node cache invalidation, when Redis is configured.
+    invalidations: Invalidations | None = None
+
+    def client_changed(self, client_id: str) -> None:
+        """A client was changed or deleted: forget it here and on every other node."""
+        self.ctx.clients.invalidate(client_id)
+        if self.invalidations is not None:
+            self.invalidations.publish_client(client_id)
+
+    def keys_changed(self) -> None:
+        self.keyring.reload()
+        if self.invalidations is not None:
+            self.invalidations.publish_keys()
 
     @property
     def settings(self) -> Settings:
@@ -55,6 +69,8 @@ class Runtime:
         return self.ctx.hasher
 
     def close(self) -> None:
+        if self.invalidations is not None:
+            self.invalidations.stop()
         self.ctx.store.close()
 
 
@@ -132,13 +148,25 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
     except StartupError:
         engine.dispose()
         raise
+    from keyturn.core.ratelimit import Limiter, LocalLimiter
     from keyturn.tokens.jwt import JwtAccessTokens
 
+    limiter: Limiter = LocalLimiter(clock)
+    if settings.redis_url is not None:
+        from keyturn.cluster import RedisLimiter
+
+        limiter = RedisLimiter(settings.redis_url, clock, fallback=LocalLimiter(clock))
     ctx = Context(
         settings=settings,
         store=store,
         clock=clock,
         hasher=Hasher(secret),
         jwt=JwtAccessTokens(keyring, settings.issuer, clock),
+        limiter=limiter,
     )
-    return Runtime(ctx=ctx, keyring=keyring)
+    runtime = Runtime(ctx=ctx, keyring=keyring)
+    if settings.redis_url is not None:
+        from keyturn.cluster import Invalidations
+
+        runtime.invalidations = Invalidations(settings.redis_url, ctx.clients.invalidate, keyring.reload)
+    return runtime

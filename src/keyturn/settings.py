@@ -87,6 +87,15 @@ class Settings:
     audit_retention_days: int = 90
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
     purge_interval: int = 3600
+    #: Rate limits per minute (0: none): token, introspection and revocation requests per
+    #: client, and checks of one API key. A failed client authentication costs 5.
+    rate_limit_token: int = 600
+    rate_limit_introspect: int = 6000
+    rate_limit_revoke: int = 600
+    rate_limit_api_key: int = 6000
+    #: Failed sign-ins allowed per account and per address within 15 minutes.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 30
     #: Client addresses allowed to read /metrics ("*": anyone).
     metrics_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
     #: Level of the JSON logs: debug, info (one line per request), warning, error.
@@ -381,6 +390,12 @@ _VALIDATORS: dict[str, Any] = {
     "audit_retention_days": _positive_days,
     "purge_interval": _seconds,
     "max_body_size": _body_size,
+    "rate_limit_token": _seconds,
+    "rate_limit_introspect": _seconds,
+    "rate_limit_revoke": _seconds,
+    "rate_limit_api_key": _seconds,
+    "login_failures_per_account": _seconds,
+    "login_failures_per_address": _seconds,
     "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
     "log_level": _choice(("debug", "info", "warning", "error")),
     "scopes": _scope_catalogue,

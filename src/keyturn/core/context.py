@@ -11,7 +11,9 @@ from keyturn.settings import Settings
 from .cache import ClientCache
 from .clock import Clock
 from .credentials import Hasher
+from .errors import RateLimited
 from .ports import Store
+from .ratelimit import Limiter, NoLimits
 
 
 class JwtCodec(Protocol):
@@ -31,10 +33,19 @@ class Context:
     clock: Clock
     hasher: Hasher
     jwt: JwtCodec
+    limiter: Limiter = field(default_factory=NoLimits)
     clients: ClientCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.clients = ClientCache(self.store)
+
+    def limit(self, what: str, key: str, per_minute: int, cost: int = 1) -> None:
+        """Counts a request against a per-minute limit; raises RateLimited past it."""
+        if per_minute <= 0:
+            return
+        wait = self.limiter.hit(f"{what}:{key}", per_minute, 60, cost)
+        if wait is not None:
+            raise RateLimited(wait)
 
     @property
     def audience(self) -> str:

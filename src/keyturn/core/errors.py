@@ -143,6 +143,19 @@ class TemporarilyUnavailable(OAuthError):
     default_description = "The server is temporarily unavailable; try again shortly."
 
 
+class RateLimited(OAuthError):
+    """Too many requests (RFC 6585 §4). RFC 6749 has no code for it; the nearest is
+    "temporarily_unavailable", sent with status 429 and a Retry-After header."""
+
+    error = "temporarily_unavailable"
+    status_code = 429
+    default_description = "Too many requests; slow down."
+
+    def __init__(self, retry_after: int, description: str | None = None) -> None:
+        super().__init__(description or f"Too many requests; retry in {retry_after} s.")
+        self.retry_after = retry_after
+
+
 # ---- RFC 6750 §3.1 (protected resources) ----
 
 

@@ -17,6 +17,7 @@ def introspect(ctx: Context, authorization: bytes | None, params: Params) -> dic
     # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization";
     # here: a confidential client.
     presented = presented_client(authorization, params)
+    ctx.limit("introspect", presented.client_id, ctx.settings.rate_limit_introspect)
     client = authenticate_client(presented, ctx.clients, ctx.hasher)
     if not client.confidential:
         raise InvalidClient("Only confidential clients may introspect tokens.", used_basic=presented.used_basic)

@@ -65,7 +65,9 @@ def resolve(ctx: Context, presented: str, *, accept_refresh: bool = False) -> Pr
 
 
 def _api_key(ctx: Context, presented: str, now: int) -> Principal | None:
-    key = ctx.store.find_api_key(ctx.hasher.digest(presented))
+    digest = ctx.hasher.digest(presented)
+    ctx.limit("api_key", digest[:12].hex(), ctx.settings.rate_limit_api_key)
+    key = ctx.store.find_api_key(digest)
     if key is None or key.revoked_at is not None or (key.expires_at is not None and key.expires_at <= now):
         return None
     if key.last_used_at is None or now - key.last_used_at >= API_KEY_TOUCH_INTERVAL:

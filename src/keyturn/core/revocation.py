@@ -16,6 +16,7 @@ log = logging.getLogger("keyturn.revocation")
 
 def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
     presented = presented_client(authorization, params)
+    ctx.limit("revoke", presented.client_id, ctx.settings.rate_limit_revoke)
     client = authenticate_client(presented, ctx.clients, ctx.hasher)
     value = require(params, "token")
     kind = kind_of(value)

@@ -7,12 +7,13 @@ from typing import Any
 
 from .client_auth import authenticate_client, presented_client
 from .context import Context
-from .errors import UnsupportedGrantType
+from .errors import InvalidClient, UnsupportedGrantType
 from .grants.authorization_code import authorization_code
 from .grants.client_credentials import client_credentials
 from .grants.refresh_token import refresh_token
 from .models import Client
 from .params import Params, require
+from .ratelimit import FAILURE_COST
 
 Grant = Callable[[Context, Client, Params], dict[str, Any]]
 
@@ -29,5 +30,12 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
     grant = GRANTS.get(grant_type)
     if grant is None:
         raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
-    client = authenticate_client(presented_client(authorization, params), ctx.clients, ctx.hasher)
+    presented = presented_client(authorization, params)
+    limit = ctx.settings.rate_limit_token
+    ctx.limit("token", presented.client_id, limit)
+    try:
+        client = authenticate_client(presented, ctx.clients, ctx.hasher)
+    except InvalidClient:
+        ctx.limit("token", presented.client_id, limit, FAILURE_COST - 1)
+        raise
     return grant(ctx, client, params)

@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import json
 import os
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -28,6 +29,7 @@ from keyturn.core.ports import Conflict, SigningKeyStore
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _NONCE_BYTES = 12
+_RELOAD_PAUSE = 5.0
 _SEAL_CONTEXT = b"keyturn/signing-key-seal/v1"
 
 
@@ -121,6 +123,7 @@ class KeyRing:
         self._jwks_json = b'{"keys":[]}'
         self._active: ActiveKey | None = None
         self._public: dict[str, jwt.PyJWK] = {}
+        self._loaded_at = 0.0
 
     def ensure(self, alg: str) -> None:
         """Creates the first signing key if there is none; loads the ring."""
@@ -144,6 +147,7 @@ class KeyRing:
         return key
 
     def reload(self) -> None:
+        self._loaded_at = time.monotonic()
         keys = self._store.list_signing_keys(self._clock.now())
         self._jwks = {"keys": [dict(k.public_jwk) for k in keys]}
         self._public = {k.kid: jwt.PyJWK(dict(k.public_jwk)) for k in keys}
@@ -164,8 +168,14 @@ class KeyRing:
         return self._active
 
     def public_key(self, kid: str) -> jwt.PyJWK | None:
-        """A published key by its id (for verifying this server's own tokens)."""
-        return self._public.get(kid)
+        """A published key by its id (for verifying this server's own tokens). An unknown
+        id makes the ring re-read the store, at most every few seconds: another node may
+        have rotated the keys."""
+        key = self._public.get(kid)
+        if key is None and time.monotonic() - self._loaded_at >= _RELOAD_PAUSE:
+            self.reload()
+            key = self._public.get(kid)
+        return key
 
     @property
     def jwks(self) -> Mapping[str, Any]:

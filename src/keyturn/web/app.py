@@ -43,7 +43,7 @@ class KeyturnApp:
         _describe(metrics, runtime)
         blocking = Blocking(inline=is_sqlite(runtime.settings.database_url))
         protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
-        self.pages = create_pages_app(runtime.ctx, blocking, metrics)
+        self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
         self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)
         post = frozenset({"POST"})
         # path -> (allowed methods, handler)
@@ -111,6 +111,8 @@ class KeyturnApp:
         except OAuthError as exc:
             if exc.error == "invalid_client":
                 self.metrics.inc("keyturn_client_auth_failures_total", (("endpoint", request.path),))
+            elif exc.status_code == 429:
+                self.metrics.inc("keyturn_rate_limited_total", (("limit", request.path),))
             await send_oauth_error(send, exc)
         except StoreUnavailable as exc:
             log.error("database unavailable on %s: %s", request.path, exc)
@@ -133,6 +135,8 @@ class KeyturnApp:
             while True:
                 message = await receive()
                 if message["type"] == "lifespan.startup":
+                    if self.runtime.invalidations is not None:
+                        self.runtime.invalidations.start()
                     if self.runtime.settings.purge_interval > 0:
                         background.start_soon(self._housekeeping)
                     await send({"type": "lifespan.startup.complete"})
@@ -202,6 +206,9 @@ async def send_oauth_error(send: Send, exc: OAuthError) -> None:
     if exc.detail:
         log.info("%s: %s", exc.error, exc.detail)
     headers = list(NO_STORE)
+    retry_after = getattr(exc, "retry_after", None)
+    if retry_after is not None:
+        headers.append((b"retry-after", str(retry_after).encode("ascii")))
     if exc.status_code == 401:
         challenge = b'Basic realm="keyturn"' if getattr(exc, "used_basic", False) else None
         if exc.error == "invalid_token":

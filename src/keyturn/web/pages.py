@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 from urllib.parse import parse_qs, quote, urlencode, urlsplit
 
@@ -22,7 +23,6 @@ from keyturn.core.accounts import AccountError, normalise_email
 from keyturn.core.context import Context
 from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
-from keyturn.core.throttle import Throttle
 
 from .observability import Metrics
 from .protocol import Blocking
@@ -88,18 +88,22 @@ def first(form: dict[str, list[str]], name: str) -> str:
 
 
 class Pages:
-    def __init__(self, ctx: Context, blocking: Blocking, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        ctx: Context,
+        blocking: Blocking,
+        metrics: Metrics,
+        client_changed: Callable[[str], None] | None = None,
+    ) -> None:
         self.ctx = ctx
         self.blocking = blocking
         self.metrics = metrics
+        self.client_changed = client_changed or ctx.clients.invalidate
         self.sessions = Sessions(ctx)
         self.templates = Environment(
             loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
         )
         self.templates.filters["datetime"] = lambda ts: time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(ts))
-        # RFC 6749 §10.10: credentials guessing must be made hard.
-        self.account_throttle = Throttle(ctx.clock, limit=5, window=900)
-        self.address_throttle = Throttle(ctx.clock, limit=30, window=900)
 
     def render(self, name: str, status: int = 200, **values: Any) -> HTMLResponse:
         values.setdefault("issuer", self.ctx.settings.issuer)
@@ -138,10 +142,20 @@ class Pages:
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.error_page("Please try again", "This form expired. Go back, reload the page and sign in again.")
         address = request.client.host if request.client else "unknown"
-        keys = [(self.account_throttle, "account:" + email.casefold()), (self.address_throttle, "address:" + address)]
-        waits = [w for throttle, key in keys if (w := throttle.retry_after(key)) is not None]
+        # RFC 6749 §10.10: guessing must be made hard. Failures are counted per account and
+        # per address in 15-minute windows (across nodes with Redis); when a window ends,
+        # the owner can sign in again: no lock-out for good.
+        settings = self.ctx.settings
+        keys = [
+            ("login_account:" + email.casefold(), settings.login_failures_per_account),
+            ("login_address:" + address, settings.login_failures_per_address),
+        ]
+        keys = [(key, limit) for key, limit in keys if limit > 0]
+        limiter = self.ctx.limiter
+        waits = [w for key, limit in keys if (w := await self.blocking(limiter.peek, key, limit, 900)) is not None]
         if waits:
             wait = max(waits)
+            self.metrics.inc("keyturn_rate_limited_total", (("limit", "login"),))
             response = self.error_page(
                 "Too many attempts",
                 f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).",
@@ -158,13 +172,12 @@ class Pages:
         ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
         if not ok or stored_hash is None or account is None:
             self.metrics.inc("keyturn_login_failures_total")
-            for throttle, key in keys:
-                throttle.fail(key)
+            for key, limit in keys:
+                await self.blocking(limiter.hit, key, limit, 900)
             await self.blocking(self._audit, "login.failed", None, {"address": address})
             # One generic message: it does not tell whether the email exists.
             return self._login_page(request, target, error="Wrong email or password.", email=email, status=401)
 
-        self.account_throttle.reset(keys[0][1])
         redirect = RedirectResponse(target, status_code=303)
         await self.blocking(self.sessions.start, request, redirect, account)
         await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
@@ -273,10 +286,12 @@ def _read_stylesheet() -> bytes:
 _STYLESHEET = _read_stylesheet()
 
 
-def create_pages_app(ctx: Context, blocking: Blocking, metrics: Metrics) -> ASGIApp:
+def create_pages_app(
+    ctx: Context, blocking: Blocking, metrics: Metrics, client_changed: Callable[[str], None] | None = None
+) -> ASGIApp:
     from .portal import Portal
 
-    pages = Pages(ctx, blocking, metrics)
+    pages = Pages(ctx, blocking, metrics, client_changed)
     routes = [
         Route("/login", pages.login_form, methods=["GET"]),
         Route("/login", pages.login, methods=["POST"]),

@@ -107,8 +107,8 @@ class Portal:
         return key
 
     def _changed(self, client_id: str) -> None:
-        """A client changed or went away: this node stops using its cached copy now."""
-        self.ctx.clients.invalidate(client_id)
+        """A client changed or went away: every node stops using its cached copy."""
+        self.pages.client_changed(client_id)
 
     # ---- sign-up and profile ----
 

@@ -14,7 +14,7 @@ import anyio
 from keyturn.core import introspection, revocation, token_endpoint
 from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
-from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError
+from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from keyturn.core.params import Params, parse_form
 from keyturn.core.principals import Principal, resolve
 
@@ -88,6 +88,8 @@ class ProtocolEndpoints:
             if account is None or account.disabled:
                 raise InvalidToken(detail="the account behind the credential is gone or disabled")
         except OAuthError as exc:
+            if isinstance(exc, RateLimited):
+                self.metrics.inc("keyturn_rate_limited_total", (("limit", "api_key"),))
             await send_bearer_error(send, exc, self.ctx.settings.error_style)
             return
         body: dict[str, Any] = {"success": True, "user_id": account.id}
@@ -144,6 +146,10 @@ class _NoCredential(InvalidToken):
 
 async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
     """A protected resource's error (RFC 6750 §3), or the OnlineSIM body."""
+    if isinstance(exc, RateLimited):
+        headers = [(b"retry-after", str(exc.retry_after).encode("ascii")), *NO_STORE]
+        await send_json(send, 429, exc.to_dict(), headers)
+        return
     if exc.detail:
         log.info("%s: %s", exc.error, exc.detail)
     if isinstance(exc, _NoCredential):
