@@ -134,6 +134,8 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         "http": "httptools",
         "loop": "uvloop",
         "server_header": False,
+        "proxy_headers": True,
+        "forwarded_allow_ips": list(settings.forwarded_allow_ips),
     }
     # uvicorn shuts down gracefully on SIGINT/SIGTERM, then re-raises the signal with the
     # handlers it found: make those a no-op, so that a clean stop exits 0, not -15 or a

@@ -18,7 +18,6 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from keyturn.core.clock import Clock
 from keyturn.core.ratelimit import LocalLimiter
 
 log = logging.getLogger("keyturn.cluster")
@@ -28,22 +27,17 @@ _RETRY_AFTER = 5.0
 
 
 class RedisLimiter:
-    """Fixed windows in Redis: one INCRBY and EXPIRE per check, in one round trip."""
+    """Per-key windows in Redis (the window opens at the key's first hit, as in
+    LocalLimiter): SET NX EX, INCRBY and TTL in one round trip."""
 
-    def __init__(self, url: str, clock: Clock, fallback: LocalLimiter) -> None:
+    def __init__(self, url: str, fallback: LocalLimiter) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
-        self._clock = clock
         self._fallback = fallback
         self._down_until = 0.0
         self.available = True
-
-    def _key(self, key: str, window: int) -> tuple[str, int]:
-        now = self._clock.now()
-        start = now - now % window
-        return f"kt:rl:{key}:{start}", max(1, start + window - now)
 
     def _usable(self) -> bool:
         return self.available or time.monotonic() >= self._down_until
@@ -62,29 +56,33 @@ class RedisLimiter:
     def hit(self, key: str, limit: int, window: int, cost: int = 1) -> int | None:
         if not self._usable():
             return self._fallback.hit(key, limit, window, cost)
-        name, remaining = self._key(key, window)
+        name = f"kt:rl:{window}:{key}"
         try:
-            pipe = self._redis.pipeline(transaction=False)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.set(name, 0, ex=window, nx=True)
             pipe.incrby(name, cost)
-            pipe.expire(name, window + 1)
-            count = int(pipe.execute()[0])
+            pipe.ttl(name)
+            _, count, remaining = pipe.execute()
         except self._errors as exc:
             self._lost(exc)
             return self._fallback.hit(key, limit, window, cost)
         self._back()
-        return remaining if count > limit else None
+        return max(1, int(remaining)) if int(count) > limit else None
 
     def peek(self, key: str, limit: int, window: int) -> int | None:
         if not self._usable():
             return self._fallback.peek(key, limit, window)
-        name, remaining = self._key(key, window)
+        name = f"kt:rl:{window}:{key}"
         try:
-            value = self._redis.get(name)
+            pipe = self._redis.pipeline(transaction=True)
+            pipe.get(name)
+            pipe.ttl(name)
+            value, remaining = pipe.execute()
         except self._errors as exc:
             self._lost(exc)
             return self._fallback.peek(key, limit, window)
         self._back()
-        return remaining if value is not None and int(value) >= limit else None
+        return max(1, int(remaining)) if value is not None and int(value) >= limit else None
 
 
 class Invalidations:

@@ -155,7 +155,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
     if settings.redis_url is not None:
         from keyturn.cluster import RedisLimiter
 
-        limiter = RedisLimiter(settings.redis_url, clock, fallback=LocalLimiter(clock))
+        limiter = RedisLimiter(settings.redis_url, fallback=LocalLimiter(clock))
     ctx = Context(
         settings=settings,
         store=store,

@@ -83,6 +83,10 @@ class Settings:
     #: How long expired codes, tokens and sessions, and revoked or expired API keys, are
     #: kept before housekeeping deletes them (seconds).
     expired_retention: int = 86_400
+    #: Which token issuances are audited: "all"; "user" (authorization code, refresh and
+    #: implicit: the grants a person consented to); or "none". Client-credentials
+    #: issuance can run at thousands a second: it is counted in /metrics instead.
+    audit_token_issuance: str = "user"
     #: How long audit events are kept (days).
     audit_retention_days: int = 90
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
@@ -96,6 +100,9 @@ class Settings:
     #: Failed sign-ins allowed per account and per address within 15 minutes.
     login_failures_per_account: int = 5
     login_failures_per_address: int = 30
+    #: Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed,
+    #: so that per-address limits and logs see the real client ("*": any).
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     #: Client addresses allowed to read /metrics ("*": anyone).
     metrics_addresses: tuple[str, ...] = ("127.0.0.1", "::1")
     #: Level of the JSON logs: debug, info (one line per request), warning, error.
@@ -388,6 +395,7 @@ _VALIDATORS: dict[str, Any] = {
     "require_pkce": _boolean,
     "expired_retention": _seconds,
     "audit_retention_days": _positive_days,
+    "audit_token_issuance": _choice(("all", "user", "none")),
     "purge_interval": _seconds,
     "max_body_size": _body_size,
     "rate_limit_token": _seconds,
@@ -396,6 +404,7 @@ _VALIDATORS: dict[str, Any] = {
     "rate_limit_api_key": _seconds,
     "login_failures_per_account": _seconds,
     "login_failures_per_address": _seconds,
+    "forwarded_allow_ips": _string_list(re.compile(r"\*|[0-9A-Fa-f.:/]+"), "IP address, network or *"),
     "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
     "log_level": _choice(("debug", "info", "warning", "error")),
     "scopes": _scope_catalogue,

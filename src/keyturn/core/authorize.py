@@ -25,7 +25,7 @@ from .errors import (
     UnauthorizedClient,
     UnsupportedResponseType,
 )
-from .issuing import mint, new_grant_id
+from .issuing import audit_issuance, mint, new_grant_id
 from .models import Client, Consent, GrantType
 from .scopes import scopes_for_client
 
@@ -118,7 +118,7 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
 
     state = single(params, "state")
     response_types = params.get("response_type", [])
-    fragment = response_types == ["token"]
+    fragment = "token" in response_types
 
     def fail(error: OAuthError) -> AuthorizeError:
         return AuthorizeError(error, redirect_uri, state, fragment)
@@ -204,13 +204,20 @@ def approve(ctx: Context, request: AuthorizationRequest, account_id: int, scopes
         previous = ctx.store.get_consent(account_id, client.client_id)
         remembered = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
         ctx.store.save_consent(Consent(account_id, client.client_id, remembered, now, now))
+        ctx.store.record(
+            "consent.granted",
+            now,
+            account_id=account_id,
+            client_id=client.client_id,
+            detail={"scope": " ".join(scopes)},
+        )
     issuer = ctx.settings.issuer
     if request.response_type == "token":
         # RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
-        issued, records = mint(
-            ctx, client, account_id=account_id, scopes=scopes, grant_id=new_grant_id(), with_refresh=False
-        )
+        grant_id = new_grant_id()
+        issued, records = mint(ctx, client, account_id=account_id, scopes=scopes, grant_id=grant_id, with_refresh=False)
         ctx.store.save_tokens(records)
+        audit_issuance(ctx, client, account_id, "implicit", grant_id)
         body: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",

@@ -33,6 +33,20 @@ class IssuedTokens:
         return body
 
 
+def audit_issuance(ctx: Context, client: Client, account_id: int, grant: str, grant_id: str) -> None:
+    """The audit trail of issuance, as far as ``audit_token_issuance`` asks."""
+    policy = ctx.settings.audit_token_issuance
+    if policy == "none" or (policy == "user" and grant == "client_credentials"):
+        return
+    ctx.store.record(
+        "token.issued",
+        ctx.clock.now(),
+        account_id=account_id,
+        client_id=client.client_id,
+        detail={"grant": grant, "grant_id": grant_id},
+    )
+
+
 def new_grant_id() -> str:
     return secrets.token_urlsafe(16)
 

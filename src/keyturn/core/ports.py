@@ -184,8 +184,16 @@ class AuditLog(Protocol):
         detail: Mapping[str, Any] | None = None,
     ) -> None: ...
 
-    def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
-        """Newest first."""
+    def list_events(
+        self,
+        *,
+        limit: int = 100,
+        kind: str | None = None,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        since: int | None = None,
+    ) -> list[AuditEvent]:
+        """Newest first; each filter given narrows the list (``kind`` may end in "*")."""
         ...
 
 

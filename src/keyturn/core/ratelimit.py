@@ -28,35 +28,42 @@ class Limiter(Protocol):
 
 
 class LocalLimiter:
+    """Per-key windows: a key's window opens at its first hit and lasts ``window``
+    seconds, so a burst cannot straddle a shared boundary to get twice the limit."""
+
     def __init__(self, clock: Clock, max_keys: int = 100_000) -> None:
         self._clock = clock
         self._max_keys = max_keys
         self._counts: dict[str, tuple[int, int]] = {}
         self._lock = threading.Lock()
 
-    def _window(self, window: int) -> tuple[int, int]:
-        now = self._clock.now()
-        start = now - now % window
-        return start, start + window - now
+    def _current(self, key: str, window: int, now: int) -> tuple[int, int] | None:
+        entry = self._counts.get(key)
+        if entry is None or now >= entry[0] + window:
+            return None
+        return entry
 
     def hit(self, key: str, limit: int, window: int, cost: int = 1) -> int | None:
-        start, remaining = self._window(window)
+        now = self._clock.now()
         with self._lock:
-            began, count = self._counts.get(key, (start, 0))
-            count = cost if began != start else count + cost
+            entry = self._current(key, window, now)
+            opened, count = entry if entry is not None else (now, 0)
+            count += cost
             if key not in self._counts and len(self._counts) >= self._max_keys:
-                self._evict(start)
-            self._counts[key] = (start, count)
-        return max(1, remaining) if count > limit else None
+                self._evict(now, window)
+            self._counts[key] = (opened, count)
+        return max(1, opened + window - now) if count > limit else None
 
     def peek(self, key: str, limit: int, window: int) -> int | None:
-        start, remaining = self._window(window)
-        began, count = self._counts.get(key, (start, 0))
-        return max(1, remaining) if began == start and count >= limit else None
+        now = self._clock.now()
+        entry = self._current(key, window, now)
+        if entry is None or entry[1] < limit:
+            return None
+        return max(1, entry[0] + window - now)
 
-    def _evict(self, current: int) -> None:
+    def _evict(self, now: int, window: int) -> None:
         """Bounded memory: drop finished windows, or the oldest key if none has finished."""
-        stale = [k for k, (began, _) in self._counts.items() if began != current]
+        stale = [k for k, (opened, _) in self._counts.items() if now >= opened + window]
         for key in stale or [next(iter(self._counts))]:
             del self._counts[key]
 

@@ -327,9 +327,24 @@ class MemoryStore:
                 )
             )
 
-    def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
-        events = [e for e in reversed(self._events) if kind is None or e.kind == kind]
-        return events[:limit]
+    def list_events(
+        self,
+        *,
+        limit: int = 100,
+        kind: str | None = None,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        since: int | None = None,
+    ) -> list[AuditEvent]:
+        def wanted(event: AuditEvent) -> bool:
+            return (
+                (kind is None or (event.kind.startswith(kind[:-1]) if kind.endswith("*") else event.kind == kind))
+                and (account_id is None or event.account_id == account_id)
+                and (client_id is None or event.client_id == client_id)
+                and (since is None or event.at >= since)
+            )
+
+        return [e for e in reversed(self._events) if wanted(e)][:limit]
 
 
 def _api_key_gone_before(key: ApiKey, before: int) -> bool:

@@ -522,10 +522,28 @@ class SqlStore:
                 )
             )
 
-    def list_events(self, *, limit: int = 100, kind: str | None = None) -> list[AuditEvent]:
-        statement = select(audit_events).order_by(audit_events.c.id.desc()).limit(limit)
+    def list_events(
+        self,
+        *,
+        limit: int = 100,
+        kind: str | None = None,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        since: int | None = None,
+    ) -> list[AuditEvent]:
+        events = audit_events.c
+        statement = select(audit_events).order_by(events.id.desc()).limit(limit)
         if kind is not None:
-            statement = statement.where(audit_events.c.kind == kind)
+            condition = (
+                events.kind.startswith(kind[:-1], autoescape=True) if kind.endswith("*") else events.kind == kind
+            )
+            statement = statement.where(condition)
+        if account_id is not None:
+            statement = statement.where(events.account_id == account_id)
+        if client_id is not None:
+            statement = statement.where(events.client_id == client_id)
+        if since is not None:
+            statement = statement.where(events.at >= since)
         return self._read_all(statement, lambda row: AuditEvent(**row._mapping))
 
 

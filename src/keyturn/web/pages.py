@@ -176,7 +176,9 @@ class Pages:
                 await self.blocking(limiter.hit, key, limit, 900)
             await self.blocking(self._audit, "login.failed", None, {"address": address})
             # One generic message: it does not tell whether the email exists.
-            return self._login_page(request, target, error="Wrong email or password.", email=email, status=401)
+            # 400, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2),
+            # and this is a form that was not accepted.
+            return self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
         redirect = RedirectResponse(target, status_code=303)
         await self.blocking(self.sessions.start, request, redirect, account)

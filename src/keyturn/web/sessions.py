@@ -44,8 +44,9 @@ class Sessions:
         return None if account is None or account.disabled else account
 
     def start(self, request: Request, response: Response, account: Account) -> None:
-        """A new session for ``account``; any session the browser had is ended."""
-        self.end(request, response)
+        """A new session for ``account``; any session the browser had is ended (the new
+        cookie replaces the old one: one Set-Cookie per name, RFC 6265 §4.1.1)."""
+        self._forget(request)
         value = secrets.token_urlsafe(32)
         now = self.ctx.clock.now()
         ttl = self.ctx.settings.session_ttl
@@ -54,10 +55,13 @@ class Sessions:
         response.delete_cookie(PRE_SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
 
     def end(self, request: Request, response: Response) -> None:
+        self._forget(request)
+        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
+
+    def _forget(self, request: Request) -> None:
         value = request.cookies.get(SESSION_COOKIE)
         if value:
             self.ctx.store.delete_session(self._digest("session", value))
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
 
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")

@@ -8,7 +8,7 @@ from typing import Any
 from .. import pkce
 from ..context import Context
 from ..errors import InvalidGrant, InvalidRequest, UnauthorizedClient
-from ..issuing import mint
+from ..issuing import audit_issuance, mint
 from ..models import Client, GrantType
 from ..params import Params, require
 
@@ -71,4 +71,5 @@ def authorization_code(ctx: Context, client: Client, params: Params) -> dict[str
         with_refresh=GrantType.REFRESH_TOKEN.value in client.grant_types,
     )
     ctx.store.save_tokens(records)
+    audit_issuance(ctx, client, code.account_id, "authorization_code", code.grant_id)
     return issued.response()

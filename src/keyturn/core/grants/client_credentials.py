@@ -7,7 +7,7 @@ from typing import Any
 
 from ..context import Context
 from ..errors import UnauthorizedClient
-from ..issuing import mint, new_grant_id
+from ..issuing import audit_issuance, mint, new_grant_id
 from ..models import Client, GrantType
 from ..params import Params
 from ..scopes import scopes_for_client
@@ -21,8 +21,10 @@ def client_credentials(ctx: Context, client: Client, params: Params) -> dict[str
     settings = ctx.settings
     scopes = scopes_for_client(params.get("scope"), client.scopes, settings.scopes, settings.default_scopes)
     # RFC 6749 §4.4.3: "A refresh token SHOULD NOT be included."
+    grant_id = new_grant_id()
     issued, records = mint(
-        ctx, client, account_id=client.owner_id, scopes=scopes, grant_id=new_grant_id(), with_refresh=False
+        ctx, client, account_id=client.owner_id, scopes=scopes, grant_id=grant_id, with_refresh=False
     )
     ctx.store.save_tokens(records)
+    audit_issuance(ctx, client, client.owner_id, "client_credentials", grant_id)
     return issued.response()

@@ -10,7 +10,7 @@ from .. import retry
 from ..context import Context
 from ..credentials import Kind, kind_of
 from ..errors import InvalidGrant, InvalidScope, UnauthorizedClient
-from ..issuing import mint
+from ..issuing import audit_issuance, mint
 from ..models import Client, GrantType, Token, TokenKind
 from ..params import Params, require
 from ..scopes import parse_scope
@@ -62,6 +62,7 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
     response = issued.response()
     blob = retry.seal(presented, response) if ctx.settings.refresh_token_reuse_grace > 0 else None
     if ctx.store.rotate_refresh_token(token_hash, now, blob, records):
+        audit_issuance(ctx, client, token.account_id, "refresh_token", token.grant_id)
         return response
     # A concurrent request rotated this token first: treat this one as its retry.
     current = ctx.store.find_token(token_hash)

@@ -1,0 +1,75 @@
+"""What both adapters (ASGI and WSGI) decide the same way: which paths are public, where
+the credential is, which scopes a request needs, and how a refusal looks."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+
+from ._credentials import find_credential
+from ._errors import (
+    ERROR_STYLES,
+    AuthError,
+    AuthServerUnavailable,
+    ErrorResponse,
+    ErrorStyle,
+    InsufficientScope,
+    render,
+)
+from ._principal import Principal
+
+log = logging.getLogger("keyturn.resource")
+
+#: The seeds' spellings: OnlineSIM documents both ``?api_key=`` and ``?apikey=``.
+DEFAULT_QUERY_PARAMETERS = ("api_key", "apikey")
+
+
+class Gate:
+    def __init__(
+        self,
+        *,
+        scopes: Iterable[str],
+        public_paths: Iterable[str],
+        query_parameters: Iterable[str],
+        error_style: ErrorStyle,
+        realm: str,
+    ) -> None:
+        if error_style not in ERROR_STYLES:
+            raise ValueError(f"error_style must be one of {', '.join(ERROR_STYLES)}")
+        if isinstance(scopes, str) or isinstance(public_paths, str) or isinstance(query_parameters, str):
+            raise TypeError("scopes, public_paths and query_parameters are lists of strings, not a string")
+        self.scopes = tuple(scopes)
+        paths = tuple(public_paths)
+        # "/docs/*" opens everything under /docs/; any other entry is one exact path.
+        self._public_prefixes = tuple(p[:-1] for p in paths if p.endswith("*"))
+        self._public_exact = frozenset(p for p in paths if not p.endswith("*"))
+        self.query_parameters = tuple(query_parameters)
+        self.error_style: ErrorStyle = error_style
+        self.realm = realm
+
+    def is_public(self, path: str) -> bool:
+        return path in self._public_exact or path.startswith(self._public_prefixes)
+
+    def credential(self, authorization: Iterable[str], query_string: str) -> str:
+        credential, _ = find_credential(authorization, query_string, self.query_parameters)
+        return credential
+
+    def check_scopes(self, principal: Principal, needed: tuple[str, ...] | None = None) -> Principal:
+        needed = self.scopes if needed is None else needed
+        return require(principal, needed)
+
+    def refusal(self, exc: AuthError) -> ErrorResponse:
+        if isinstance(exc, AuthServerUnavailable):
+            log.error("refusing a request: the authorization server cannot be asked (%s)", exc.detail)
+        else:
+            log.info("refusing a request: %s (%s)", exc.error or "no credential", exc.detail or exc.description)
+        return render(exc, realm=self.realm, style=self.error_style)
+
+
+def require(principal: Principal, needed: tuple[str, ...]) -> Principal:
+    """``principal`` if it carries every scope in ``needed``; InsufficientScope otherwise."""
+    if not principal.has_scopes(*needed):
+        # RFC 6750 §3.1: the scope attribute names "the scope necessary to access the
+        # protected resource"; all of it, not only what is missing.
+        raise InsufficientScope(needed, detail=f"missing {' '.join(principal.missing_scopes(needed))}")
+    return principal
