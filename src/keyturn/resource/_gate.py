@@ -54,9 +54,9 @@ class Gate:
         credential, _ = find_credential(authorization, query_string, self.query_parameters)
         return credential
 
-    def check_scopes(self, principal: Principal, needed: tuple[str, ...] | None = None) -> Principal:
-        needed = self.scopes if needed is None else needed
-        return require(principal, needed)
+    def check_scopes(self, principal: Principal) -> Principal:
+        """The scopes every protected path of this middleware needs."""
+        return require(principal, self.scopes)
 
     def refusal(self, exc: AuthError) -> ErrorResponse:
         if isinstance(exc, AuthServerUnavailable):
@@ -71,5 +71,5 @@ def require(principal: Principal, needed: tuple[str, ...]) -> Principal:
     if not principal.has_scopes(*needed):
         # RFC 6750 §3.1: the scope attribute names "the scope necessary to access the
         # protected resource"; all of it, not only what is missing.
-        raise InsufficientScope(needed, detail=f"missing {' '.join(principal.missing_scopes(needed))}")
+        raise InsufficientScope(needed, detail=f"missing {' '.join(principal.missing_scopes(*needed))}")
     return principal

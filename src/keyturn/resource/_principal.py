@@ -34,5 +34,5 @@ class Principal:
     def has_scopes(self, *needed: str) -> bool:
         return all(scope in self.scopes for scope in needed)
 
-    def missing_scopes(self, needed: tuple[str, ...]) -> tuple[str, ...]:
+    def missing_scopes(self, *needed: str) -> tuple[str, ...]:
         return tuple(scope for scope in needed if scope not in self.scopes)

@@ -190,7 +190,10 @@ class Portal:
     async def regenerate_api_key(self, request: Request, account: Account, form: Form) -> Response:
         """A new key with the old one's name and scopes; the old one stops working."""
         old = await self.blocking(self._own_key, account, int(request.path_params["key_id"]))
-        if old.revoked_at is not None:
+        now = self.ctx.clock.now()
+        # An ended key is not offered for regeneration, and may not come back without its
+        # expiry: it is answered like one that does not exist.
+        if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
             raise NotFound
 
         def regenerate() -> str:
@@ -203,7 +206,7 @@ class Portal:
                 name=old.name,
                 catalogue={},
                 scopes=old.scopes,
-                expires_at=old.expires_at if old.expires_at and old.expires_at > self.ctx.clock.now() else None,
+                expires_at=old.expires_at,
             ).key
 
         key = await self.blocking(regenerate)
