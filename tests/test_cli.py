@@ -377,3 +377,25 @@ def test_a_database_from_a_newer_keyturn_is_refused(tmp_path: Path) -> None:
     result = run_keyturn("serve", cwd=tmp_path, env=ENV)
     assert result.returncode == 1
     assert "schema revision '0099'" in one_line_error(result.stderr)
+
+
+def test_audit_lists_events_with_filters(tmp_path: Path) -> None:
+    create_user(tmp_path)
+    with sqlite3.connect(tmp_path / "keyturn.db") as connection:
+        for at, kind, account in ((100, "login.failed", None), (200, "login.succeeded", 1), (300, "token.revoked", 1)):
+            connection.execute(
+                "INSERT INTO audit_events (at, kind, account_id, client_id, detail) VALUES (?, ?, ?, NULL, '{}')",
+                (at, kind, account),
+            )
+    everything = run_keyturn("audit", "--json", cwd=tmp_path, env=ENV)
+    assert everything.returncode == 0, everything.stderr
+    events = one_json_object(everything.stdout)["events"]
+    assert [e["kind"] for e in events] == ["token.revoked", "login.succeeded", "login.failed"]  # type: ignore[index]
+    logins = one_json_object(run_keyturn("audit", "--kind", "login.*", "--json", cwd=tmp_path, env=ENV).stdout)
+    assert [e["kind"] for e in logins["events"]] == ["login.succeeded", "login.failed"]  # type: ignore[index]
+    mine = one_json_object(
+        run_keyturn("audit", "--account", "ann@example.com", "--limit", "1", "--json", cwd=tmp_path, env=ENV).stdout
+    )
+    assert [e["kind"] for e in mine["events"]] == ["token.revoked"]  # type: ignore[index]
+    plain = run_keyturn("audit", "--kind", "nothing", cwd=tmp_path, env=ENV)
+    assert plain.stdout.strip() == "no audit events match"

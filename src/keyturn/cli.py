@@ -412,10 +412,13 @@ def keys() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object.")
 @with_config
 def keys_rotate(settings: Settings, as_json: bool) -> None:
-    """Add a new active signing key; the previous one stays published."""
+    """Add a new active signing key; the previous one stays published until every
+    token it signed has expired."""
     runtime = _runtime(settings)
     try:
-        key = runtime.keyring.rotate(settings.signing_alg, keep_previous_for=None)
+        key = runtime.keyring.rotate_for_tokens(
+            settings.signing_alg, runtime.store.longest_access_token_ttl(), settings.access_token_ttl
+        )
         runtime.keys_changed()
         published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
     finally:

@@ -89,6 +89,10 @@ class Settings:
     audit_token_issuance: str = "user"
     #: How long audit events are kept (days).
     audit_retention_days: int = 90
+    #: Rotate the signing key automatically after this many days (0: only with
+    #: `keyturn keys rotate`). The previous key stays published until every token it
+    #: signed has expired.
+    signing_key_rotation_days: int = 0
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
     purge_interval: int = 3600
     #: Rate limits per minute (0: none): token, introspection and revocation requests per
@@ -397,6 +401,7 @@ _VALIDATORS: dict[str, Any] = {
     "audit_retention_days": _positive_days,
     "audit_token_issuance": _choice(("all", "user", "none")),
     "purge_interval": _seconds,
+    "signing_key_rotation_days": _seconds,
     "max_body_size": _body_size,
     "rate_limit_token": _seconds,
     "rate_limit_introspect": _seconds,

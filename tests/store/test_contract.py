@@ -504,3 +504,12 @@ def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
     assert store.get_session(digest("s-new")) is not None
     assert [k.name for k in store.list_api_keys(owner.id)] == ["c"]
     assert [e.kind for e in store.list_events()] == ["new"]
+
+
+def test_the_longest_per_client_access_token_lifetime(store: Store) -> None:
+    owner = make_account(store)
+    assert store.longest_access_token_ttl() is None
+    make_client(store, owner, "a", access_token_ttl=7200)
+    make_client(store, owner, "b", access_token_ttl=600)
+    make_client(store, owner, "c")
+    assert store.longest_access_token_ttl() == 7200

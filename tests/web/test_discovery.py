@@ -143,3 +143,23 @@ def test_every_response_carries_the_security_headers(client: TestClient, path: s
     headers = client.get(path).headers
     assert {name: headers.get(name) for name in SECURITY_HEADERS} == SECURITY_HEADERS
     assert "server" not in headers
+
+
+def test_a_rotated_key_leaves_the_jwks_once_its_tokens_have_expired(runtime: Runtime) -> None:
+    first = runtime.keyring.active.kid
+    clock = runtime.clock
+    new = runtime.keyring.rotate_for_tokens("ES256", store_ttl=7200, settings_ttl=3600)
+    assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid, first]
+    clock.advance(7200 + 59)  # type: ignore[attr-defined]
+    runtime.keyring.reload()
+    assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid, first]
+    clock.advance(1)  # type: ignore[attr-defined]
+    runtime.keyring.reload()
+    assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid]
+
+
+def test_automatic_rotation_is_due_after_the_configured_days(runtime: Runtime) -> None:
+    assert runtime.keyring.rotation_due(0) is False
+    assert runtime.keyring.rotation_due(30) is False
+    runtime.clock.advance(30 * 86_400)  # type: ignore[attr-defined]
+    assert runtime.keyring.rotation_due(30) is True

@@ -62,6 +62,10 @@ class ClientStore(Protocol):
 
     def update_client(self, client: Client) -> bool: ...
 
+    def longest_access_token_ttl(self) -> int | None:
+        """The longest per-client access-token lifetime, if any client sets one."""
+        ...
+
     def delete_client(self, client_id: str) -> bool:
         """Deletes the client with its codes, tokens and consents."""
         ...

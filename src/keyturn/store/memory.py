@@ -96,6 +96,10 @@ class MemoryStore:
         found = [c for c in self._clients.values() if c.owner_id == owner_id]
         return sorted(found, key=lambda c: (c.created_at, c.client_id))
 
+    def longest_access_token_ttl(self) -> int | None:
+        ttls = [c.access_token_ttl for c in self._clients.values() if c.access_token_ttl is not None]
+        return max(ttls) if ttls else None
+
     def update_client(self, client: Client) -> bool:
         with self._lock:
             if client.client_id not in self._clients:

@@ -10,7 +10,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, or_, select, text, tuple_, update
 from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from keyturn.core.models import (
@@ -177,6 +177,11 @@ class SqlStore:
             select(clients).where(clients.c.owner_id == owner_id).order_by(clients.c.created_at, clients.c.client_id)
         )
         return self._read_all(statement, self._client)
+
+    def longest_access_token_ttl(self) -> int | None:
+        with self._begin() as connection:
+            value = connection.execute(select(func.max(clients.c.access_token_ttl))).scalar()
+        return None if value is None else int(value)
 
     def update_client(self, client: Client) -> bool:
         values = self._client_values(client)

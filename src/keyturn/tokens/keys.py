@@ -124,6 +124,7 @@ class KeyRing:
         self._active: ActiveKey | None = None
         self._public: dict[str, jwt.PyJWK] = {}
         self._loaded_at = 0.0
+        self._active_created_at: int | None = None
 
     def ensure(self, alg: str) -> None:
         """Creates the first signing key if there is none; loads the ring."""
@@ -146,6 +147,16 @@ class KeyRing:
         self.reload()
         return key
 
+    def rotate_for_tokens(self, alg: str, store_ttl: int | None, settings_ttl: int) -> SigningKey:
+        """Rotates, keeping the previous key published while tokens it signed may live:
+        the longest access-token lifetime, plus a minute for clock skew."""
+        return self.rotate(alg, keep_previous_for=max(settings_ttl, store_ttl or 0) + 60)
+
+    def rotation_due(self, days: int) -> bool:
+        """Whether the active key is older than ``days`` (0: never)."""
+        created = self._active_created_at
+        return days > 0 and created is not None and self._clock.now() - created >= days * 86_400
+
     def reload(self) -> None:
         self._loaded_at = time.monotonic()
         keys = self._store.list_signing_keys(self._clock.now())
@@ -153,6 +164,7 @@ class KeyRing:
         self._public = {k.kid: jwt.PyJWK(dict(k.public_jwk)) for k in keys}
         self._jwks_json = json.dumps(self._jwks, separators=(",", ":")).encode("utf-8")
         active = next((k for k in keys if k.active), None)
+        self._active_created_at = None if active is None else active.created_at
         self._active = None if active is None else self._load_private(active)
 
     def _load_private(self, key: SigningKey) -> ActiveKey:

@@ -3,6 +3,7 @@ place that turns errors into responses."""
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -19,7 +20,7 @@ from keyturn.core.metadata import (
     TOKEN_PATH,
     server_metadata,
 )
-from keyturn.core.ports import StoreUnavailable
+from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.runtime import Runtime
 from keyturn.store.database import is_sqlite
 
@@ -158,11 +159,27 @@ class KeyturnApp:
                 deleted = await anyio.to_thread.run_sync(
                     lambda: purge(self.runtime.store, self.runtime.clock, self.runtime.settings)
                 )
+                await anyio.to_thread.run_sync(self._rotate_keys_if_due)
             except StoreUnavailable as exc:
                 log.warning("housekeeping skipped: %s", exc)
                 continue
             if any(deleted.values()):
                 log.info("housekeeping deleted %s", deleted)
+
+    def _rotate_keys_if_due(self) -> None:
+        """Re-reads the key ring (a retired key leaves the JWKS once its tokens have
+        expired) and rotates when signing_key_rotation_days says so."""
+        runtime = self.runtime
+        runtime.keyring.reload()
+        if runtime.keyring.rotation_due(runtime.settings.signing_key_rotation_days):
+            with contextlib.suppress(Conflict):  # another node rotated at the same moment
+                runtime.keyring.rotate_for_tokens(
+                    runtime.settings.signing_alg,
+                    runtime.store.longest_access_token_ttl(),
+                    runtime.settings.access_token_ttl,
+                )
+            runtime.keys_changed()
+            log.info("rotated the signing key (signing_key_rotation_days)")
 
     # ---- endpoints ----
 
