@@ -399,3 +399,20 @@ def test_audit_lists_events_with_filters(tmp_path: Path) -> None:
     assert [e["kind"] for e in mine["events"]] == ["token.revoked"]  # type: ignore[index]
     plain = run_keyturn("audit", "--kind", "nothing", cwd=tmp_path, env=ENV)
     assert plain.stdout.strip() == "no audit events match"
+
+
+def test_changes_from_the_command_line_are_audited(tmp_path: Path) -> None:
+    create_user(tmp_path)
+    created = run_keyturn(
+        "clients", "create", "--name", "M2M", "--grant-type", "client_credentials", "--json", cwd=tmp_path, env=ENV
+    )
+    client_id = one_json_object(created.stdout)["client_id"]
+    run_keyturn("api-keys", "create", "--owner", "ann@example.com", cwd=tmp_path, env=ENV)
+    run_keyturn("keys", "rotate", cwd=tmp_path, env=ENV)
+    events = one_json_object(run_keyturn("audit", "--json", cwd=tmp_path, env=ENV).stdout)["events"]
+    assert [(e["kind"], e["client_id"]) for e in events] == [  # type: ignore[index]
+        ("keys.rotated", None),
+        ("api_key.created", None),
+        ("client.created", client_id),
+    ]
+    assert events[1]["detail"] == {"key_id": 1, "via": "cli"}  # type: ignore[index]

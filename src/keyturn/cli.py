@@ -246,6 +246,17 @@ def users_create(
 # ---- clients ----
 
 
+def _record(settings: Settings, kind: str, account_id: int | None, client_id: str | None, **detail: Any) -> None:
+    """An audit event for a change made from the command line."""
+    runtime = _runtime(settings, migrate=False)
+    try:
+        runtime.store.record(
+            kind, runtime.clock.now(), account_id=account_id, client_id=client_id, detail={**detail, "via": "cli"}
+        )
+    finally:
+        runtime.close()
+
+
 def _owner(runtime: Any, email: str | None) -> Any:
     if email is None:
         # Clients created by the operator act for a no-login operator account.
@@ -333,6 +344,7 @@ def clients_create(
     finally:
         runtime.close()
     client = created.client
+    _record(settings, "client.created", account.id, client.client_id)
     payload: dict[str, Any] = {
         "client_id": client.client_id,
         "name": client.name,
@@ -390,6 +402,7 @@ def api_keys_create(settings: Settings, owner: str, name: str, scopes: tuple[str
     finally:
         runtime.close()
     key = created.api_key
+    _record(settings, "api_key.created", account.id, None, key_id=key.id)
     payload = {
         "id": key.id,
         "key": created.key,
@@ -420,6 +433,7 @@ def keys_rotate(settings: Settings, as_json: bool) -> None:
             settings.signing_alg, runtime.store.longest_access_token_ttl(), settings.access_token_ttl
         )
         runtime.keys_changed()
+        runtime.store.record("keys.rotated", runtime.clock.now(), detail={"kid": key.kid})
         published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
     finally:
         runtime.close()

@@ -106,6 +106,9 @@ class Portal:
             raise NotFound
         return key
 
+    def _audit(self, kind: str, account: Account, client_id: str | None = None, **detail: Any) -> None:
+        self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account.id, client_id=client_id, detail=detail)
+
     def _changed(self, client_id: str) -> None:
         """A client changed or went away: every node stops using its cached copy."""
         self.pages.client_changed(client_id)
@@ -178,6 +181,7 @@ class Portal:
             )
         except RegistrationError as exc:
             return await self.api_keys(request, account, error=str(exc), status=400)
+        await self.blocking(self._audit, "api_key.created", account, None, key_id=created.api_key.id)
         return await self.api_keys(request, account, created_key=created.key, created_name=created.api_key.name)
 
     async def revoke_api_key(self, request: Request, account: Account, form: Form) -> Response:
@@ -185,6 +189,7 @@ class Portal:
         revoked = await self.blocking(self.ctx.store.revoke_api_key, key_id, account.id, self.ctx.clock.now())
         if not revoked:
             raise NotFound
+        await self.blocking(self._audit, "api_key.revoked", account, None, key_id=key_id)
         return RedirectResponse("/account/api-keys", status_code=303)
 
     async def regenerate_api_key(self, request: Request, account: Account, form: Form) -> Response:
@@ -210,6 +215,7 @@ class Portal:
             ).key
 
         key = await self.blocking(regenerate)
+        await self.blocking(self._audit, "api_key.regenerated", account, None, key_id=old.id)
         return await self.api_keys(request, account, created_key=key, created_name=old.name)
 
     # ---- OAuth clients ----
@@ -239,6 +245,7 @@ class Portal:
             )
         except RegistrationError as exc:
             return await self.clients(request, account, error=str(exc), form=form_values(form), status=400)
+        await self.blocking(self._audit, "client.created", account, created.client.client_id)
         return self.render(
             "portal/client_created.html", request, account, client=created.client, secret=created.client_secret
         )
@@ -272,6 +279,7 @@ class Portal:
         updated = replace(client, name=name, redirect_uris=uris, scopes=scopes, updated_at=self.ctx.clock.now())
         await self.blocking(self.ctx.store.update_client, updated)
         self._changed(client.client_id)
+        await self.blocking(self._audit, "client.updated", account, client.client_id)
         return RedirectResponse(f"/account/clients/{client.client_id}", status_code=303)
 
     async def regenerate_secret(self, request: Request, account: Account, form: Form) -> Response:
@@ -284,6 +292,7 @@ class Portal:
         updated = replace(client, secret_hash=self.ctx.hasher.digest(secret), updated_at=self.ctx.clock.now())
         await self.blocking(self.ctx.store.update_client, updated)
         self._changed(client.client_id)
+        await self.blocking(self._audit, "client.secret_rotated", account, client.client_id)
         return self.render(
             "portal/client_created.html", request, account, client=updated, secret=secret, regenerated=True
         )
@@ -295,6 +304,7 @@ class Portal:
         # Its codes, tokens and consents go with it (foreign keys cascade).
         await self.blocking(self.ctx.store.delete_client, client.client_id)
         self._changed(client.client_id)
+        await self.blocking(self._audit, "client.deleted", account, client.client_id)
         return RedirectResponse("/account/clients", status_code=303)
 
     # ---- access keys (Sinch style: Key ID + Key Secret for client credentials) ----
@@ -321,6 +331,7 @@ class Portal:
             )
         except RegistrationError as exc:
             return await self.access_keys(request, account, error=str(exc), status=400)
+        await self.blocking(self._audit, "access_key.created", account, created.client.client_id)
         return await self.access_keys(
             request, account, created_id=created.client.client_id, created_secret=created.client_secret
         )
@@ -329,6 +340,7 @@ class Portal:
         key = await self.blocking(self._own_client, account, request.path_params["client_id"], ClientKind.ACCESS_KEY)
         await self.blocking(self.ctx.store.delete_client, key.client_id)
         self._changed(key.client_id)
+        await self.blocking(self._audit, "access_key.deleted", account, key.client_id)
         return RedirectResponse("/account/access-keys", status_code=303)
 
     # ---- connected apps ----

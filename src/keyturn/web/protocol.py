@@ -4,6 +4,7 @@ core's answer; errors go through the app's one error path."""
 
 from __future__ import annotations
 
+import functools
 import logging
 from collections.abc import Callable
 from typing import Any, TypeVar
@@ -35,10 +36,10 @@ class Blocking:
     def __init__(self, inline: bool) -> None:
         self.inline = inline
 
-    async def __call__(self, func: Callable[..., T], *args: Any) -> T:
+    async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         if self.inline:
-            return func(*args)
-        return await anyio.to_thread.run_sync(func, *args)
+            return func(*args, **kwargs)
+        return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
