@@ -101,8 +101,10 @@ def running_keyturn(tmp_path_factory: pytest.TempPathFactory, config: str) -> It
         stop_server(server)
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Any]:
+    # Module scope: Playwright's sync API keeps an event loop running while it lives,
+    # which would break later tests that start their own (asyncio.run).
     if not Path(CHROMIUM).exists():
         pytest.fail("Debian's chromium is missing: run ./scripts/ensure-chromium (make test does)")
     from playwright.sync_api import sync_playwright

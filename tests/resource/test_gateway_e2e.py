@@ -261,7 +261,8 @@ def test_onlinesim_style(platform: Platform, make_gateway: Callable[..., TestCli
     gateway = make_gateway(error_style="onlinesim")
     _, key = platform.new_api_key()
     assert gateway.get("/balance", params={"apikey": key}).status_code == 200
-    response = gateway.get("/balance", params={"apikey": key[:-1] + "0"})
+    damaged = key[:-1] + ("0" if key[-1] != "0" else "1")
+    response = gateway.get("/balance", params={"apikey": damaged})
     assert (response.status_code, response.json()) == (401, {"response": "ERROR_WRONG_KEY"})
 
 

@@ -22,6 +22,10 @@ JWKS = "/oauth/jwks"
 METADATA = "/.well-known/oauth-authorization-server"
 
 
+def damaged(secret: str) -> str:
+    return secret[:-1] + ("0" if secret[-1] != "0" else "1")
+
+
 # ---- introspection: what is accepted ----
 
 
@@ -84,7 +88,7 @@ def test_a_configured_audience_is_checked(auth_server: FakeAuthServer, verify: V
     [
         "",
         "not-a-token",
-        new_secret(Kind.API_KEY)[:-1] + "x",  # a check that does not match
+        damaged(new_secret(Kind.API_KEY)),  # a check that does not match
         new_secret(Kind.CLIENT_SECRET),
         "kt_key_short",
         "a.b",

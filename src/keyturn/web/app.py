@@ -30,6 +30,8 @@ from .pages import create_pages_app
 from .protocol import Blocking, ProtocolEndpoints
 
 log = logging.getLogger("keyturn.web")
+#: Seconds between re-reads of the signing keys by a running server.
+KEY_REFRESH_INTERVAL = 5.0
 
 Handler = Callable[[Request, Receive, Send], Awaitable[None]]
 _JSON = b"application/json"
@@ -140,6 +142,7 @@ class KeyturnApp:
                         self.runtime.invalidations.start()
                     if self.runtime.settings.purge_interval > 0:
                         background.start_soon(self._housekeeping)
+                    background.start_soon(self._refresh_keys)
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     background.cancel_scope.cancel()
@@ -165,6 +168,16 @@ class KeyturnApp:
                 continue
             if any(deleted.values()):
                 log.info("housekeeping deleted %s", deleted)
+
+    async def _refresh_keys(self) -> None:
+        """Re-reads the signing keys every few seconds, so a rotation made elsewhere (the
+        CLI, another node) reaches this process without Redis too."""
+        while True:
+            await anyio.sleep(KEY_REFRESH_INTERVAL)
+            try:
+                await anyio.to_thread.run_sync(self.runtime.keyring.reload)
+            except StoreUnavailable as exc:
+                log.warning("signing keys not refreshed: %s", exc)
 
     def _rotate_keys_if_due(self) -> None:
         """Re-reads the key ring (a retired key leaves the JWKS once its tokens have
@@ -242,6 +255,10 @@ def _describe(metrics: Metrics, runtime: Runtime) -> None:
     metrics.describe("keyturn_login_failures_total", "Failed sign-ins.")
     metrics.describe("keyturn_rate_limited_total", "Requests refused by a rate limit, by limit.")
     metrics.describe("keyturn_cache_lookups", "Cache look-ups of this process, by cache and result.")
+    limiter = runtime.ctx.limiter
+    if hasattr(limiter, "available"):
+        metrics.describe("keyturn_redis_up", "1 while Redis answers; 0 while limits count per process.")
+        metrics.gauges["keyturn_redis_up"] = lambda: [((), 1.0 if limiter.available else 0.0)]
     clients = runtime.ctx.clients
     metrics.gauges["keyturn_cache_lookups"] = lambda: [
         ((("cache", "clients"), ("result", "hit")), float(clients.hits)),

@@ -153,8 +153,11 @@ async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
         return
     if exc.detail:
         log.info("%s: %s", exc.error, exc.detail)
+    body: dict[str, str] = exc.to_dict()
     if isinstance(exc, _NoCredential):
+        # RFC 6750 §3.1: no error code when the request carried no credential at all.
         challenge = b'Bearer realm="keyturn"'
+        body = {"error_description": exc.description}
     else:
         description = exc.description.replace('"', "'")
         challenge = f'Bearer realm="keyturn", error="{exc.error}", error_description="{description}"'.encode()
@@ -162,4 +165,4 @@ async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
     if style == "onlinesim":
         await send_json(send, exc.status_code, {"response": "ERROR_WRONG_KEY"}, headers)
         return
-    await send_json(send, exc.status_code, exc.to_dict(), headers)
+    await send_json(send, exc.status_code, body, headers)
