@@ -126,3 +126,15 @@ def test_another_authorization_scheme_is_invalid_client_with_a_basic_challenge(
     with pytest.raises(InvalidClient) as caught:
         presented_client(header, app.post())
     assert caught.value.used_basic is True
+
+
+def test_an_empty_basic_password_is_a_public_client_identifying_itself(ctx: Context, owner: Account) -> None:
+    public = register(ctx, owner, confidential=False)
+    presented = presented_client(b"Basic " + base64.b64encode(f"{public.client.client_id}:".encode()), {})
+    assert (presented.method, presented.secret, presented.used_basic) == ("none", None, True)
+    assert authenticate_client(presented, ctx.clients, ctx.hasher) == public.client
+    confidential = register(ctx, owner)
+    empty = presented_client(b"Basic " + base64.b64encode(f"{confidential.client.client_id}:".encode()), {})
+    with pytest.raises(InvalidClient) as caught:
+        authenticate_client(empty, ctx.clients, ctx.hasher)
+    assert caught.value.used_basic is True

@@ -385,3 +385,21 @@ def test_refreshed_access_tokens_keep_the_token_kind(ctx: Context, owner: Accoun
     record = stored(ctx, str(second["access_token"]))
     assert record is not None
     assert record.kind == TokenKind.ACCESS.value
+
+
+def test_a_public_client_may_refresh_with_the_token_alone(ctx: Context, owner: Account) -> None:
+    # RFC 6749 §6: authentication only for confidential clients; §3.2.1: client_id optional.
+    app = register(ctx, owner, confidential=False)
+    pair = exchange(ctx, app, code_for(ctx, app, owner))
+    body = token(ctx, None, {"grant_type": "refresh_token", "refresh_token": str(pair["refresh_token"])})
+    assert body["refresh_token"] != pair["refresh_token"]
+
+
+def test_a_confidential_client_must_still_authenticate_to_refresh(ctx: Context, owner: Account) -> None:
+    from keyturn.core.errors import InvalidClient
+
+    _, pair = refreshable(ctx, owner)
+    with pytest.raises(InvalidClient):
+        token(ctx, None, {"grant_type": "refresh_token", "refresh_token": str(pair["refresh_token"])})
+    with pytest.raises(InvalidClient):
+        token(ctx, None, {"grant_type": "refresh_token", "refresh_token": "kt_rt_unknown"})

@@ -20,10 +20,8 @@ class PresentedClient:
     client_id: str
     secret: str | None
     method: str  # client_secret_basic | client_secret_post | none
-
-    @property
-    def used_basic(self) -> bool:
-        return self.method == "client_secret_basic"
+    #: The client used the Authorization header (so a failure gets a Basic challenge).
+    used_basic: bool = False
 
 
 def _from_basic(header: bytes) -> tuple[str, str]:
@@ -57,7 +55,11 @@ def presented_client(authorization: bytes | None, params: Params) -> PresentedCl
             raise InvalidRequest("Use one client authentication method, not Basic and client_secret both.")
         if body_id is not None and body_id != client_id:
             raise InvalidRequest("The client_id in the body does not match the Basic credentials.")
-        return PresentedClient(client_id, secret, "client_secret_basic")
+        if not secret:
+            # An empty password is no password (RFC 6749 §3.1: empty means omitted): a
+            # public client identifying itself, as some libraries send it.
+            return PresentedClient(client_id, None, "none", used_basic=True)
+        return PresentedClient(client_id, secret, "client_secret_basic", used_basic=True)
     if body_id is None:
         raise InvalidClient("Client authentication is required.", detail="no client credentials presented")
     if body_secret is not None:

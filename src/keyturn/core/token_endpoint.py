@@ -7,6 +7,7 @@ from typing import Any
 
 from .client_auth import authenticate_client, presented_client
 from .context import Context
+from .credentials import Kind, kind_of
 from .errors import InvalidClient, UnsupportedGrantType
 from .grants.authorization_code import authorization_code
 from .grants.client_credentials import client_credentials
@@ -30,6 +31,8 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
     grant = GRANTS.get(grant_type)
     if grant is None:
         raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+    if grant_type == "refresh_token" and authorization is None and "client_id" not in params:
+        params = _public_refresh(ctx, params)
     presented = presented_client(authorization, params)
     limit = ctx.settings.rate_limit_token
     ctx.limit("token", presented.client_id, limit)
@@ -39,3 +42,20 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
         ctx.limit("token", presented.client_id, limit, FAILURE_COST - 1)
         raise
     return grant(ctx, client, params)
+
+
+def _public_refresh(ctx: Context, params: Params) -> Params:
+    """RFC 6749 §6: a refresh request needs client authentication only "if the client type
+    is confidential or the client was issued client credentials"; §3.2.1 makes client_id
+    optional there. A public client may thus send just the refresh token: it is
+    identified by the token. Everyone else still has to authenticate."""
+    presented = params.get("refresh_token")
+    if presented is None or kind_of(presented) is not Kind.REFRESH_TOKEN:
+        return params
+    token = ctx.store.find_token(ctx.hasher.digest(presented))
+    if token is None:
+        return params
+    client = ctx.clients.get(token.client_id)
+    if client is None or client.confidential:
+        return params
+    return {**params, "client_id": client.client_id}
