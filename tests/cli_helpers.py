@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import subprocess
 import sys
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
@@ -79,3 +81,65 @@ def stop_server(process: subprocess.Popen[str]) -> tuple[int, str, str]:
         process.kill()
         out, err = process.communicate()
     return process.returncode, out, err
+
+
+@dataclass
+class Prepared:
+    """A configured (not yet started) server folder with one user, a client-credentials
+    client and a confidential web client, all made with the CLI."""
+
+    folder: Path
+    env: dict[str, str]
+    port: int
+    user: dict[str, object]
+    machine: dict[str, object]
+    web: dict[str, object]
+
+    @property
+    def issuer(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def config(self) -> Path:
+        return self.folder / "keyturn.toml"
+
+    def json(self, *args: str) -> dict[str, object]:
+        """Runs a keyturn command with --json against this folder's configuration."""
+        return keyturn_json(self.folder, self.env, *args, "--config", str(self.config))
+
+    def start(self) -> subprocess.Popen[str]:
+        process = start_server("--config", str(self.config), cwd=self.folder, port=self.port, env=self.env)
+        wait_until_ready(process, self.port)
+        return process
+
+
+def keyturn_json(folder: Path, env: Mapping[str, str], *args: str) -> dict[str, object]:
+    result = run_keyturn(*args, "--json", cwd=folder, env=env)
+    assert result.returncode == 0, result.stderr
+    payload = json.loads(result.stdout)
+    assert isinstance(payload, dict)
+    return payload
+
+
+def prepare_server(folder: Path, env: Mapping[str, str], *, email: str, password: str, callback: str) -> Prepared:
+    port = free_port()
+    issuer = f"http://127.0.0.1:{port}"
+    (folder / "keyturn.toml").write_text(
+        f'issuer = "{issuer}"\n'
+        f'database_url = "sqlite:///{folder / "keyturn.db"}"\n'
+        "access_token_ttl = 3600\n"
+        "[scopes]\n"
+        'sms = "Send SMS messages"\n'
+        'balance = "Query balance"\n',
+        encoding="utf-8",
+    )
+    prepared = Prepared(folder, dict(env), port, {}, {}, {})
+    prepared.user = prepared.json("users", "create", "--email", email, "--password", password, "--company", "Acme")
+    prepared.machine = prepared.json(
+        "clients", "create", "--name", "CI pipeline", "--grant-type", "client_credentials", "--scope", "sms"
+    )
+    prepared.web = prepared.json(
+        "clients", "create", "--name", "Web app", "--redirect-uri", callback,
+        "--grant-type", "authorization_code", "--grant-type", "refresh_token", "--scope", "sms", "--scope", "balance",
+    )  # fmt: skip
+    return prepared

@@ -6,12 +6,10 @@ through the login and consent pages over HTTP) followed by a rotating refresh.""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
@@ -30,7 +28,7 @@ from keyturn.client import (
     from_env,
 )
 
-from ..cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
+from ..cli_helpers import prepare_server, stop_server
 
 pytestmark = pytest.mark.slow
 
@@ -51,53 +49,16 @@ class Server:
     user_id: int
 
 
-def keyturn_json(tmp_path: Path, *args: str) -> dict[str, object]:
-    result = run_keyturn(*args, "--json", "--config", str(tmp_path / "keyturn.toml"), cwd=tmp_path, env=ENV)
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert isinstance(payload, dict)
-    return payload
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp_path = tmp_path_factory.mktemp("keyturn")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    (tmp_path / "keyturn.toml").write_text(
-        f'issuer = "{issuer}"\n'
-        f'database_url = "sqlite:///{tmp_path / "keyturn.db"}"\n'
-        "access_token_ttl = 3600\n"
-        "[scopes]\n"
-        'sms = "Send SMS messages"\n'
-        'balance = "Query balance"\n',
-        encoding="utf-8",
+    prepared = prepare_server(
+        tmp_path_factory.mktemp("keyturn"), ENV, email=EMAIL, password=PASSWORD, callback=CALLBACK
     )
-    user = keyturn_json(tmp_path, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--company", "Acme")
-    machine = keyturn_json(
-        tmp_path, "clients", "create", "--name", "CI pipeline", "--grant-type", "client_credentials", "--scope", "sms"
-    )
-    web = keyturn_json(
-        tmp_path,
-        "clients",
-        "create",
-        "--name",
-        "Web app",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-        "--scope",
-        "sms",
-        "--scope",
-        "balance",
-    )
-    key = keyturn_json(tmp_path, "api-keys", "create", "--owner", EMAIL)
-    process = start_server("--config", str(tmp_path / "keyturn.toml"), cwd=tmp_path, port=port, env=ENV)
+    user, machine, web = prepared.user, prepared.machine, prepared.web
+    key = prepared.json("api-keys", "create", "--owner", EMAIL)
+    issuer = prepared.issuer
+    process = prepared.start()
     try:
-        wait_until_ready(process, port)
         yield Server(
             issuer=issuer,
             client_id=str(machine["client_id"]),

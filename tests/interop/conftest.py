@@ -4,17 +4,15 @@ plain HTTP (GET /login, POST the form with its hidden csrf; then the consent for
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
-from pathlib import Path
 from urllib.parse import urljoin
 
 import httpx
 import pytest
 
-from ..cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
+from ..cli_helpers import prepare_server, stop_server
 
 ENV = {"KEYTURN_SECRET": "interop-secret-" + "i" * 40}
 EMAIL = "ann@example.com"
@@ -54,51 +52,14 @@ class Server:
         return self.issuer + "/me"
 
 
-def _keyturn_json(tmp_path: Path, *args: str) -> dict[str, object]:
-    result = run_keyturn(*args, "--json", "--config", str(tmp_path / "keyturn.toml"), cwd=tmp_path, env=ENV)
-    assert result.returncode == 0, result.stderr
-    payload = json.loads(result.stdout)
-    assert isinstance(payload, dict)
-    return payload
-
-
 @pytest.fixture(scope="module")
 def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
-    tmp_path = tmp_path_factory.mktemp("keyturn-interop")
-    port = free_port()
-    issuer = f"http://127.0.0.1:{port}"
-    (tmp_path / "keyturn.toml").write_text(
-        f'issuer = "{issuer}"\n'
-        f'database_url = "sqlite:///{tmp_path / "keyturn.db"}"\n'
-        "access_token_ttl = 3600\n"
-        "[scopes]\n"
-        'sms = "Send SMS messages"\n'
-        'balance = "Query balance"\n',
-        encoding="utf-8",
+    prepared = prepare_server(
+        tmp_path_factory.mktemp("keyturn-interop"), ENV, email=EMAIL, password=PASSWORD, callback=CALLBACK
     )
-    user = _keyturn_json(tmp_path, "users", "create", "--email", EMAIL, "--password", PASSWORD, "--company", "Acme")
-    machine = _keyturn_json(
-        tmp_path, "clients", "create", "--name", "CI pipeline", "--grant-type", "client_credentials", "--scope", "sms"
-    )
-    web = _keyturn_json(
-        tmp_path,
-        "clients",
-        "create",
-        "--name",
-        "Web app",
-        "--redirect-uri",
-        CALLBACK,
-        "--grant-type",
-        "authorization_code",
-        "--grant-type",
-        "refresh_token",
-        "--scope",
-        "sms",
-        "--scope",
-        "balance",
-    )
-    native = _keyturn_json(
-        tmp_path,
+    user, machine, web = prepared.user, prepared.machine, prepared.web
+    issuer = prepared.issuer
+    native = prepared.json(
         "clients",
         "create",
         "--name",
@@ -111,9 +72,8 @@ def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
         "--scope",
         "balance",
     )
-    process = start_server("--config", str(tmp_path / "keyturn.toml"), cwd=tmp_path, port=port, env=ENV)
+    process = prepared.start()
     try:
-        wait_until_ready(process, port)
         yield Server(
             issuer=issuer,
             user_id=int(str(user["id"])),
