@@ -69,20 +69,15 @@ def presented_client(authorization: bytes | None, params: Params) -> PresentedCl
 
 def authenticate_client(presented: PresentedClient, clients: ClientCache, hasher: Hasher) -> Client:
     """The client, once its credentials check out; InvalidClient otherwise."""
-    failure = InvalidClient(used_basic=presented.used_basic)
     client = clients.get(presented.client_id)
     if client is None:
-        failure.detail = "unknown client_id"
-        raise failure
+        raise InvalidClient(used_basic=presented.used_basic, detail="unknown client_id")
     if client.secret_hash is None:
         if presented.secret is not None:
-            failure.detail = "a public client presented a secret"
-            raise failure
+            raise InvalidClient(used_basic=presented.used_basic, detail="a public client presented a secret")
         return client
     if presented.secret is None:
-        failure.detail = "a confidential client did not authenticate"
-        raise failure
+        raise InvalidClient(used_basic=presented.used_basic, detail="a confidential client did not authenticate")
     if not hasher.matches(presented.secret, client.secret_hash):
-        failure.detail = "wrong client secret"
-        raise failure
+        raise InvalidClient(used_basic=presented.used_basic, detail="wrong client secret")
     return client

@@ -31,9 +31,11 @@ def sqlite_path(database_url: str) -> str | None:
 def create_database_engine(database_url: str, **options: Any) -> Engine:
     url = sqlalchemy_url(database_url)
     if not is_sqlite(url):
-        # Fail fast when the server is away rather than hang a request for minutes.
+        # Fail fast when the server is away rather than hang a request for minutes. No
+        # pre-ping (a round trip per request): a broken connection is detected when used,
+        # answered 503, and the pool is renewed.
         connect_args = {"connect_timeout": 5, "application_name": "keyturn"}
-        return create_engine(url, pool_pre_ping=True, connect_args=connect_args, **options)
+        return create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args, **options)
 
     if sqlite_path(url) is None:
         # One shared connection, or every connection would see its own empty database.

@@ -26,6 +26,7 @@ from keyturn.core.models import (
 )
 from keyturn.core.ports import Conflict, StoreUnavailable
 
+from .hotpath import HotPath
 from .migrate import describe_database_error
 from .schema import (
     accounts,
@@ -53,6 +54,7 @@ def _scope_tuple(text_value: str | None) -> tuple[str, ...]:
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        self.hot = HotPath(engine, lambda exc: describe_database_error(engine, exc))
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -248,7 +250,7 @@ class SqlStore:
         )
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
-        return self._read(select(api_keys).where(api_keys.c.key_hash == key_hash), self._api_key)
+        return self.hot.find_api_key(key_hash)
 
     def list_api_keys(self, owner_id: int) -> list[ApiKey]:
         statement = select(api_keys).where(api_keys.c.owner_id == owner_id).order_by(api_keys.c.id)
@@ -360,11 +362,11 @@ class SqlStore:
         )
 
     def save_tokens(self, new_tokens: Sequence[Token]) -> None:
-        with self._begin() as connection:
-            connection.execute(insert(tokens), [self._token_values(t) for t in new_tokens])
+        if new_tokens:
+            self.hot.insert_tokens(new_tokens)
 
     def find_token(self, token_hash: bytes) -> Token | None:
-        return self._read(select(tokens).where(tokens.c.token_hash == token_hash), self._token)
+        return self.hot.find_token(token_hash)
 
     def rotate_refresh_token(
         self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]

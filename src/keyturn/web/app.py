@@ -44,7 +44,7 @@ class KeyturnApp:
         self._metadata = json_bytes(server_metadata(runtime.settings))
         self.metrics = metrics = Metrics()
         _describe(metrics, runtime)
-        blocking = Blocking(inline=is_sqlite(runtime.settings.database_url))
+        blocking = Blocking(inline=is_sqlite(runtime.settings.database_url), store=runtime.store)
         protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
         self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
         self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)
