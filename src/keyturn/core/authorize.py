@@ -202,15 +202,17 @@ def approve(ctx: Context, request: AuthorizationRequest, account_id: int, scopes
     client = request.client
     if client.remember_consent and not client.first_party:
         previous = ctx.store.get_consent(account_id, client.client_id)
-        remembered = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
-        ctx.store.save_consent(Consent(account_id, client.client_id, remembered, now, now))
-        ctx.store.record(
-            "consent.granted",
-            now,
-            account_id=account_id,
-            client_id=client.client_id,
-            detail={"scope": " ".join(scopes)},
-        )
+        # A remembered consent that already covers these scopes is not written again.
+        if previous is None or not set(scopes) <= set(previous.scopes):
+            remembered = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
+            ctx.store.save_consent(Consent(account_id, client.client_id, remembered, now, now))
+            ctx.store.record(
+                "consent.granted",
+                now,
+                account_id=account_id,
+                client_id=client.client_id,
+                detail={"scope": " ".join(scopes)},
+            )
     issuer = ctx.settings.issuer
     if request.response_type == "token":
         # RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."

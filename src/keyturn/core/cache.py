@@ -13,8 +13,8 @@ from collections import OrderedDict
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from .models import Client
-from .ports import ClientStore
+from .models import Account, Client
+from .ports import AccountStore, ClientStore
 
 K = TypeVar("K")
 V = TypeVar("V")
@@ -59,3 +59,11 @@ class ClientCache(TtlCache[str, Client]):
 
     def __init__(self, store: ClientStore, ttl: float = 1.0, max_entries: int = 10_000) -> None:
         super().__init__(store.get_client, ttl, max_entries)
+
+
+class AccountCache(TtlCache[int, Account]):
+    """Accounts by id, for introspection and /me (a disabled account is refused within
+    the same one-second bound as a changed client)."""
+
+    def __init__(self, store: AccountStore, ttl: float = 1.0, max_entries: int = 10_000) -> None:
+        super().__init__(store.get_account, ttl, max_entries)

@@ -8,7 +8,7 @@ from typing import Any, Protocol
 
 from keyturn.settings import Settings
 
-from .cache import ClientCache
+from .cache import AccountCache, ClientCache
 from .clock import Clock
 from .credentials import Hasher
 from .errors import RateLimited
@@ -35,9 +35,11 @@ class Context:
     jwt: JwtCodec
     limiter: Limiter = field(default_factory=NoLimits)
     clients: ClientCache = field(init=False)
+    accounts: AccountCache = field(init=False)
 
     def __post_init__(self) -> None:
         self.clients = ClientCache(self.store)
+        self.accounts = AccountCache(self.store)
 
     def limit(self, what: str, key: str, per_minute: int, cost: int = 1) -> None:
         """Counts a request against a per-minute limit; raises RateLimited past it."""

@@ -33,7 +33,7 @@ def introspect(ctx: Context, authorization: bytes | None, params: Params) -> dic
         # to introspect this particular token, then the authorization server MUST return
         # an introspection response with the "active" field set to "false"."
         return dict(INACTIVE)
-    account = ctx.store.get_account(principal.account_id)
+    account = ctx.accounts.get(principal.account_id)
     if account is None or account.disabled:
         return dict(INACTIVE)
     response: dict[str, Any] = {

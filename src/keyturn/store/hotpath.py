@@ -122,8 +122,14 @@ class HotPath:
         assert dbapi is not None
         self._integrity_error: type[Exception] = dbapi.IntegrityError
         self._error: type[Exception] = dbapi.Error
+        json_mark = mark if self.sqlite else "%s::json"
+        self._insert_audit = (
+            "INSERT INTO audit_events (at, kind, account_id, client_id, detail) "  # noqa: S608 - constant
+            f"VALUES ({mark}, {mark}, {mark}, {mark}, {json_mark})"
+        )
         self._deferring = False
         self._queued: list[Token] = []
+        self._queued_audit: list[tuple[Any, ...]] = []
         self._batch: asyncio.Future[None] | None = None
 
     # ---- group commit ----
@@ -133,16 +139,18 @@ class HotPath:
         """Within this block (synchronous code on the event loop), new tokens are queued;
         await ``Deferred.committed()`` afterwards, before answering."""
         handle = Deferred()
-        start = len(self._queued)
+        start, audit_start = len(self._queued), len(self._queued_audit)
         self._deferring = True
         try:
             yield handle
         except BaseException:
-            del self._queued[start:]  # a failed request's tokens are not written
+            # A failed request's tokens are not written; its audit events are (they may
+            # record why it failed).
+            del self._queued[start:]
             raise
         finally:
             self._deferring = False
-        if len(self._queued) > start:
+        if len(self._queued) > start or len(self._queued_audit) > audit_start:
             if self._batch is None:
                 loop = asyncio.get_running_loop()
                 self._batch = loop.create_future()
@@ -150,17 +158,19 @@ class HotPath:
             handle.batch = self._batch
 
     def _write_batch(self) -> None:
-        rows, batch = self._queued, self._batch
-        self._queued, self._batch = [], None
+        rows, audit, batch = self._queued, self._queued_audit, self._batch
+        self._queued, self._queued_audit, self._batch = [], [], None
         assert batch is not None
         try:
-            self._insert_in_one_transaction(rows)
+            self._insert_in_one_transaction(rows, audit)
         except (Conflict, StoreUnavailable) as exc:
             batch.set_exception(exc)
             return
         batch.set_result(None)
 
-    def _insert_in_one_transaction(self, rows: Sequence[Token], chunk: int = 64) -> None:
+    def _insert_in_one_transaction(
+        self, rows: Sequence[Token], audit: Sequence[tuple[Any, ...]] = (), chunk: int = 64
+    ) -> None:
         with self._autocommit() as cursor:
             cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
             try:
@@ -168,6 +178,8 @@ class HotPath:
                     part = rows[offset : offset + chunk]
                     sql = self._insert_tokens + ", ".join([self._token_values] * len(part))
                     cursor.execute(sql, [value for token in part for value in token_row(token)])
+                if audit:
+                    cursor.executemany(self._insert_audit, audit)
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
@@ -215,6 +227,14 @@ class HotPath:
         params = [value for token in tokens for value in token_row(token)]
         with self._autocommit() as cursor:
             cursor.execute(sql, params)
+
+    def record(self, event: tuple[Any, ...]) -> bool:
+        """Queues an audit row (at, kind, account_id, client_id, detail JSON) inside
+        ``deferred()``; returns False when not deferring (the caller writes it)."""
+        if not self._deferring:
+            return False
+        self._queued_audit.append(event)
+        return True
 
     def find_token(self, token_hash: bytes) -> Token | None:
         with self._autocommit() as cursor:

@@ -6,6 +6,7 @@ indexed statements, and the rows map straight onto core's frozen records.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
@@ -522,6 +523,8 @@ class SqlStore:
         client_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
+        if self.hot.record((now, kind, account_id, client_id, json.dumps(dict(detail or {})))):
+            return
         with self._begin() as connection:
             connection.execute(
                 insert(audit_events).values(

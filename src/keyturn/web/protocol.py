@@ -94,7 +94,7 @@ class ProtocolEndpoints:
         try:
             presented = self._bearer_or_api_key(request)
             principal = await self.blocking(self._principal, presented)
-            account = await self.blocking(self.ctx.store.get_account, principal.account_id)
+            account = await self.blocking(self.ctx.accounts.get, principal.account_id)
             if account is None or account.disabled:
                 raise InvalidToken(detail="the account behind the credential is gone or disabled")
         except OAuthError as exc:

@@ -40,7 +40,7 @@ class Sessions:
         session = self.ctx.store.get_session(self._digest("session", value))
         if session is None or session.expires_at <= self.ctx.clock.now():
             return None
-        account = self.ctx.store.get_account(session.account_id)
+        account = self.ctx.accounts.get(session.account_id)
         return None if account is None or account.disabled else account
 
     def start(self, request: Request, response: Response, account: Account) -> None:
