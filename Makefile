@@ -18,7 +18,7 @@ serve: $(STAMP)  ## run the server on 127.0.0.1:8000 (SQLite in ./keyturn.db)
 test: lint typecheck unit  ## the whole test suite
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests
+	$(BIN)/ruff check src tests bench examples
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
