@@ -186,6 +186,14 @@ def consent_needed(ctx: Context, request: AuthorizationRequest, account_id: int)
     return consent is None or not set(request.scopes) <= set(consent.scopes)
 
 
+def approve_if_consented(ctx: Context, request: AuthorizationRequest, account_id: int) -> str | None:
+    """The answer to a request the user needs not be asked about again (remembered
+    consent, first-party client), or None when the consent page must be shown."""
+    if consent_needed(ctx, request, account_id):
+        return None
+    return approve(ctx, request, account_id, request.scopes, remembered=True)
+
+
 def granted_scopes(request: AuthorizationRequest, ticked: Sequence[str]) -> tuple[str, ...]:
     """The scopes the user left ticked, plus those the client marked required; always
     within what was requested (granular consent)."""
@@ -194,18 +202,21 @@ def granted_scopes(request: AuthorizationRequest, ticked: Sequence[str]) -> tupl
     return tuple(s for s in request.scopes if s in required or s in chosen)
 
 
-def approve(ctx: Context, request: AuthorizationRequest, account_id: int, scopes: tuple[str, ...]) -> str:
-    """The redirect URL that answers an approved request: a code, or (implicit) a token."""
+def approve(
+    ctx: Context, request: AuthorizationRequest, account_id: int, scopes: tuple[str, ...], *, remembered: bool = False
+) -> str:
+    """The redirect URL that answers an approved request: a code, or (implicit) a token.
+    ``remembered``: the consent is known to cover the scopes already (nothing to save)."""
     if not scopes:
         return deny(ctx, request, "No permission was granted.")
     now = ctx.clock.now()
     client = request.client
-    if client.remember_consent and not client.first_party:
+    if client.remember_consent and not client.first_party and not remembered:
         previous = ctx.store.get_consent(account_id, client.client_id)
         # A remembered consent that already covers these scopes is not written again.
         if previous is None or not set(scopes) <= set(previous.scopes):
-            remembered = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
-            ctx.store.save_consent(Consent(account_id, client.client_id, remembered, now, now))
+            union = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
+            ctx.store.save_consent(Consent(account_id, client.client_id, union, now, now))
             ctx.store.record(
                 "consent.granted",
                 now,

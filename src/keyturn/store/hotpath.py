@@ -41,6 +41,19 @@ TOKEN_COLUMNS = (
     "rotated_at",
     "retry_blob",
 )
+CODE_COLUMNS = (
+    "code_hash",
+    "client_id",
+    "account_id",
+    "scope",
+    "redirect_uri",
+    "code_challenge",
+    "code_challenge_method",
+    "grant_id",
+    "created_at",
+    "expires_at",
+    "consumed_at",
+)
 API_KEY_COLUMNS = (
     "id",
     "key_hash",
@@ -130,6 +143,11 @@ class HotPath:
         self._deferring = False
         self._queued: list[Token] = []
         self._queued_audit: list[tuple[Any, ...]] = []
+        self._queued_codes: list[tuple[Any, ...]] = []
+        self._insert_code = (
+            f"INSERT INTO authorization_codes ({', '.join(CODE_COLUMNS)}) "  # noqa: S608 - constant names
+            f"VALUES ({', '.join([mark] * len(CODE_COLUMNS))})"
+        )
         self._batch: asyncio.Future[None] | None = None
 
     # ---- group commit ----
@@ -139,7 +157,7 @@ class HotPath:
         """Within this block (synchronous code on the event loop), new tokens are queued;
         await ``Deferred.committed()`` afterwards, before answering."""
         handle = Deferred()
-        start, audit_start = len(self._queued), len(self._queued_audit)
+        start, audit_start, code_start = len(self._queued), len(self._queued_audit), len(self._queued_codes)
         self._deferring = True
         try:
             yield handle
@@ -147,10 +165,11 @@ class HotPath:
             # A failed request's tokens are not written; its audit events are (they may
             # record why it failed).
             del self._queued[start:]
+            del self._queued_codes[code_start:]
             raise
         finally:
             self._deferring = False
-        if len(self._queued) > start or len(self._queued_audit) > audit_start:
+        if len(self._queued) > start or len(self._queued_audit) > audit_start or len(self._queued_codes) > code_start:
             if self._batch is None:
                 loop = asyncio.get_running_loop()
                 self._batch = loop.create_future()
@@ -158,18 +177,22 @@ class HotPath:
             handle.batch = self._batch
 
     def _write_batch(self) -> None:
-        rows, audit, batch = self._queued, self._queued_audit, self._batch
-        self._queued, self._queued_audit, self._batch = [], [], None
+        rows, audit, codes, batch = self._queued, self._queued_audit, self._queued_codes, self._batch
+        self._queued, self._queued_audit, self._queued_codes, self._batch = [], [], [], None
         assert batch is not None
         try:
-            self._insert_in_one_transaction(rows, audit)
+            self._insert_in_one_transaction(rows, audit, codes)
         except (Conflict, StoreUnavailable) as exc:
             batch.set_exception(exc)
             return
         batch.set_result(None)
 
     def _insert_in_one_transaction(
-        self, rows: Sequence[Token], audit: Sequence[tuple[Any, ...]] = (), chunk: int = 64
+        self,
+        rows: Sequence[Token],
+        audit: Sequence[tuple[Any, ...]] = (),
+        codes: Sequence[tuple[Any, ...]] = (),
+        chunk: int = 64,
     ) -> None:
         with self._autocommit() as cursor:
             cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
@@ -178,6 +201,8 @@ class HotPath:
                     part = rows[offset : offset + chunk]
                     sql = self._insert_tokens + ", ".join([self._token_values] * len(part))
                     cursor.execute(sql, [value for token in part for value in token_row(token)])
+                if codes:
+                    cursor.executemany(self._insert_code, codes)
                 if audit:
                     cursor.executemany(self._insert_audit, audit)
             except BaseException:
@@ -234,6 +259,13 @@ class HotPath:
         if not self._deferring:
             return False
         self._queued_audit.append(event)
+        return True
+
+    def save_code(self, row: tuple[Any, ...]) -> bool:
+        """Queues an authorization code row inside ``deferred()``; False otherwise."""
+        if not self._deferring:
+            return False
+        self._queued_codes.append(row)
         return True
 
     def find_token(self, token_hash: bytes) -> Token | None:

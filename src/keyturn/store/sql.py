@@ -27,7 +27,7 @@ from keyturn.core.models import (
 )
 from keyturn.core.ports import Conflict, StoreUnavailable
 
-from .hotpath import HotPath
+from .hotpath import CODE_COLUMNS, HotPath
 from .migrate import describe_database_error
 from .schema import (
     accounts,
@@ -290,21 +290,23 @@ class SqlStore:
         )
 
     def save_code(self, code: AuthorizationCode) -> None:
-        values = {
-            "code_hash": code.code_hash,
-            "client_id": code.client_id,
-            "account_id": code.account_id,
-            "scope": _scope_text(code.scopes),
-            "redirect_uri": code.redirect_uri,
-            "code_challenge": code.code_challenge,
-            "code_challenge_method": code.code_challenge_method,
-            "grant_id": code.grant_id,
-            "created_at": code.created_at,
-            "expires_at": code.expires_at,
-            "consumed_at": code.consumed_at,
-        }
+        row = (
+            code.code_hash,
+            code.client_id,
+            code.account_id,
+            _scope_text(code.scopes),
+            code.redirect_uri,
+            code.code_challenge,
+            code.code_challenge_method,
+            code.grant_id,
+            code.created_at,
+            code.expires_at,
+            code.consumed_at,
+        )
+        if self.hot.save_code(row):
+            return
         with self._begin() as connection:
-            connection.execute(insert(authorization_codes).values(**values))
+            connection.execute(insert(authorization_codes).values(**dict(zip(CODE_COLUMNS, row, strict=True))))
 
     def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
         # One conditional UPDATE decides who consumed the code: concurrent exchanges of

@@ -132,21 +132,20 @@ _ACCESS = logging.getLogger("keyturn.access")
 def log_request(
     request_id_value: str, method: str, path: str, status: int, seconds: float, address: str | None
 ) -> None:
-    if _ACCESS.isEnabledFor(logging.INFO):
-        _ACCESS.info(
-            "request",
-            extra={
-                "fields": {
-                    "request_id": request_id_value,
-                    "method": method,
-                    # The path only: query strings may carry API keys.
-                    "path": path,
-                    "status": status,
-                    "duration_ms": round(seconds * 1000, 3),
-                    "client": address,
-                }
-            },
-        )
+    """The access log line, written straight to stderr in the same JSON shape as the
+    other log lines: it runs on every request, so it skips the logging machinery's
+    record, formatter and handler (a sixth of a token request's time, measured)."""
+    if not _ACCESS.isEnabledFor(logging.INFO):
+        return
+    # The path only: query strings may carry API keys. The request id is a checked token.
+    sys.stderr.write(
+        f'{{"ts":{time.time():.3f},"level":"info","logger":"keyturn.access","message":"request",'
+        f'"request_id":"{request_id_value}","method":{_json(method)},"path":{_json(path)},'
+        f'"status":{status},"duration_ms":{seconds * 1000:.3f},"client":{_json(address)}}}\n'
+    )
+
+
+_json = json.JSONEncoder(ensure_ascii=True).encode
 
 
 def now() -> float:

@@ -228,9 +228,8 @@ class Pages:
             return RedirectResponse("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""), status_code=303)
 
         if consent_form is None:
-            needed = await self.blocking(authorize.consent_needed, self.ctx, auth, account.id)
-            if not needed:
-                location = await self.blocking(authorize.approve, self.ctx, auth, account.id, auth.scopes)
+            location = await self.blocking(authorize.approve_if_consented, self.ctx, auth, account.id)
+            if location is not None:
                 return self._redirect(location, False)
             return self._consent_page(request, auth, account.email)
 
