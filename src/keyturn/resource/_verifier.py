@@ -131,6 +131,10 @@ class Verifier:
                         except AuthServerUnavailable as exc:
                             outcome = exc
                         self._use_jwks(header.kid, outcome)
+            if not self.introspect_jwts:
+                checked = self._checked_jwt(credential, header)
+                if checked is not None:
+                    return checked
             principal = self._check_jwt(credential, header)
             if not self.introspect_jwts:
                 return principal
@@ -172,6 +176,10 @@ class Verifier:
                         except AuthServerUnavailable as exc:
                             outcome = exc
                         self._use_jwks(header.kid, outcome)
+            if not self.introspect_jwts:
+                checked = self._checked_jwt(credential, header)
+                if checked is not None:
+                    return checked
             principal = self._check_jwt(credential, header)
             if not self.introspect_jwts:
                 return principal
@@ -215,9 +223,26 @@ class Verifier:
         key = self._keys.get(header.kid)
         if key is None:
             raise InvalidToken(detail=f"unknown kid {header.kid!r}")
-        return check_token(
-            token, header, key, issuer=self.issuer, audience=self.audience, now=self._clock.time(), leeway=self.leeway
+        now = self._clock.time()
+        principal = check_token(
+            token, header, key, issuer=self.issuer, audience=self.audience, now=now, leeway=self.leeway
         )
+        if not self.introspect_jwts:
+            # A signature checked once need not be checked again for cache_ttl seconds
+            # (never past exp, and only while its key is still published): the same
+            # bound as an introspection answer.
+            ttl = self.cache_ttl if principal.expires_at is None else min(self.cache_ttl, principal.expires_at - now)
+            if ttl > 0:
+                self._accepted.put(self._digest(token), principal, ttl)
+        return principal
+
+    def _checked_jwt(self, token: str, header: Header) -> Principal | None:
+        if self._keys.get(header.kid) is None:
+            return None
+        principal = self._accepted.get(self._digest(token))
+        if principal is not None and (principal.expires_at is None or principal.expires_at > self._clock.time()):
+            return principal
+        return None
 
     def _cached(self, key: bytes) -> Principal | None:
         principal = self._accepted.get(key)
