@@ -25,6 +25,7 @@ Workloads (``--only``):
   resource-key  GET /balance of the sample API (examples/sms_gateway, keyturn.resource),
                 with an API key (introspected, then cached by keyturn.resource)
   resource-jwt  the same with a JWT access token (checked locally against the JWKS)
+  resource-open GET /getFreeList, the sample API's public path: the unprotected baseline
   limit         the bare ASGI app: POST a client-credentials form, get a small JSON body
 """
 
@@ -78,11 +79,12 @@ WORKLOADS: list[tuple[str, str, tuple[str, ...]]] = [
     ("me", "/me with an API key", ("keyturn",)),
     ("resource-key", "sample API via keyturn.resource, API key", ("keyturn",)),
     ("resource-jwt", "sample API via keyturn.resource, JWT", ("keyturn",)),
+    ("resource-open", "sample API, public endpoint (no credential checked)", ("keyturn",)),
     ("limit", "limit: bare ASGI, form POST → JSON", ("limit",)),
 ]
 WORKLOAD_IDS = [w[0] for w in WORKLOADS]
 SERVERS = ("keyturn", "oidc-provider", "limit")
-RESOURCE_WORKLOADS = ("resource-key", "resource-jwt")
+RESOURCE_WORKLOADS = ("resource-key", "resource-jwt", "resource-open")
 
 
 @dataclass
@@ -488,7 +490,12 @@ class Harness:
         fixture = self._fixture()
         self._resource(result, lambda server: f"Bearer {fixture.access_token(server, fixture.cc_jwt, 'balance')}")
 
-    def _resource(self, result: Result, credential: Callable[[Server], str]) -> None:
+    def _keyturn_resource_open(self, result: Result) -> None:
+        """The same API with nothing to check (its public path): what keyturn.resource
+        costs is the difference to the two workloads above."""
+        self._resource(result, lambda server: "", path="/getFreeList")
+
+    def _resource(self, result: Result, credential: Callable[[Server], str], path: str = "/balance") -> None:
         problem = gateway_problem()
         if problem is not None:
             result.skipped = problem
@@ -521,11 +528,11 @@ class Harness:
                 ready_path="/getFreeList",
             )
             try:
-                self._static(result, gateway, "/balance", auth=auth)
+                self._static(result, gateway, path, auth=auth)
             finally:
                 self.processes.stop(gateway.process)
             result.note = (
-                "GET /balance on the sample API (Starlette + KeyturnMiddleware), Keyturn beside it on the "
+                f"GET {path} on the sample API (Starlette + KeyturnMiddleware), Keyturn beside it on the "
                 "same CPU; peak RSS is the sample API's"
             )
 
