@@ -18,7 +18,17 @@ pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
 RUN = ROOT / "bench" / "run"
-KEYTURN_WORKLOADS = {"cc-opaque", "cc-jwt", "introspect", "refresh", "authcode", "me", "resource-key", "resource-jwt"}
+KEYTURN_WORKLOADS = {
+    "cc-opaque",
+    "cc-jwt",
+    "introspect",
+    "refresh",
+    "authcode",
+    "me",
+    "resource-key",
+    "resource-jwt",
+    "resource-open",
+}
 OIDC_PROVIDER_WORKLOADS = {"cc-opaque", "cc-jwt", "introspect"}
 
 
