@@ -10,7 +10,6 @@ token endpoint down, and add nothing against a 256-bit secret).
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import secrets
 import zlib
@@ -80,8 +79,3 @@ class Hasher:
     def matches(self, secret: str, stored: bytes) -> bool:
         """Constant-time comparison of a presented secret with a stored digest."""
         return hmac.compare_digest(self.digest(secret), stored)
-
-
-def fingerprint(data: bytes) -> str:
-    """A short, stable identifier for public material (used for key ids)."""
-    return hashlib.sha256(data).hexdigest()[:16]

@@ -89,8 +89,8 @@ class KeyturnMiddleware:
 
     async def _authenticate(self, scope: Scope) -> Principal:
         authorization = [v.decode("latin-1") for k, v in scope["headers"] if k == b"authorization"]
-        credential = self.gate.credential(authorization, scope.get("query_string", b"").decode("latin-1"))
-        principal = await self.verifier.averify(credential)
+        credential, shape = self.gate.credential(authorization, scope.get("query_string", b"").decode("latin-1"))
+        principal = await self.verifier.averify(credential, shape)
         return self.gate.check_scopes(principal)
 
     async def _refuse(self, scope: Scope, send: Send, exc: AuthError) -> None:

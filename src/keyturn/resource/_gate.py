@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Iterable
 
-from ._credentials import find_credential
+from ._credentials import Shape, find_credential
 from ._errors import (
     ERROR_STYLES,
     AuthError,
@@ -50,9 +50,9 @@ class Gate:
     def is_public(self, path: str) -> bool:
         return path in self._public_exact or path.startswith(self._public_prefixes)
 
-    def credential(self, authorization: Iterable[str], query_string: str) -> str:
-        credential, _ = find_credential(authorization, query_string, self.query_parameters)
-        return credential
+    def credential(self, authorization: Iterable[str], query_string: str) -> tuple[str, Shape]:
+        """The request's one credential and its shape (checked once, here)."""
+        return find_credential(authorization, query_string, self.query_parameters)
 
     def check_scopes(self, principal: Principal) -> Principal:
         """The scopes every protected path of this middleware needs."""

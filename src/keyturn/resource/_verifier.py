@@ -116,9 +116,10 @@ class Verifier:
 
     # ---- blocking (WSGI) ----
 
-    def verify(self, credential: str) -> Principal:
-        """The principal behind ``credential``; raises an :class:`AuthError` otherwise."""
-        shape = _shape(credential)
+    def verify(self, credential: str, shape: Shape | None = None) -> Principal:
+        """The principal behind ``credential``; raises an :class:`AuthError` otherwise.
+        ``shape``: what ``find_credential`` found it to be (checked here when omitted)."""
+        shape = shape or _shape(credential)
         if shape is Shape.JWT:
             header = read_header(credential)
             if self._keys.wants_refresh(header.kid):
@@ -160,9 +161,9 @@ class Verifier:
 
     # ---- async (ASGI) ----
 
-    async def averify(self, credential: str) -> Principal:
+    async def averify(self, credential: str, shape: Shape | None = None) -> Principal:
         """:meth:`verify` without blocking the event loop."""
-        shape = _shape(credential)
+        shape = shape or _shape(credential)
         if shape is Shape.JWT:
             header = read_header(credential)
             if self._keys.wants_refresh(header.kid):

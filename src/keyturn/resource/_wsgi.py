@@ -72,8 +72,8 @@ class KeyturnWSGIMiddleware:
 
     def _authenticate(self, environ: WSGIEnvironment) -> Principal:
         header = environ.get("HTTP_AUTHORIZATION")
-        credential = self.gate.credential([] if header is None else [header], environ.get("QUERY_STRING", ""))
-        return self.gate.check_scopes(self.verifier.verify(credential))
+        credential, shape = self.gate.credential([] if header is None else [header], environ.get("QUERY_STRING", ""))
+        return self.gate.check_scopes(self.verifier.verify(credential, shape))
 
     def _refuse(self, start_response: StartResponse, exc: AuthError) -> list[bytes]:
         body, status, headers = self.error_response(exc)

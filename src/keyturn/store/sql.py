@@ -346,24 +346,6 @@ class SqlStore:
             "retry_blob": token.retry_blob,
         }
 
-    @staticmethod
-    def _token(row: Row[Any]) -> Token:
-        m = row._mapping
-        return Token(
-            token_hash=m["token_hash"],
-            kind=m["kind"],
-            client_id=m["client_id"],
-            account_id=m["account_id"],
-            scopes=_scope_tuple(m["scope"]),
-            grant_id=m["grant_id"],
-            parent_hash=m["parent_hash"],
-            created_at=m["created_at"],
-            expires_at=m["expires_at"],
-            revoked_at=m["revoked_at"],
-            rotated_at=m["rotated_at"],
-            retry_blob=m["retry_blob"],
-        )
-
     def save_tokens(self, new_tokens: Sequence[Token]) -> None:
         if new_tokens:
             self.hot.insert_tokens(new_tokens)

@@ -55,9 +55,6 @@ class Request:
             self._headers = headers
         return self._headers.get(name)
 
-    def header_count(self, name: bytes) -> int:
-        return sum(1 for key, _ in self.scope["headers"] if key == name)
-
     @property
     def query_string(self) -> bytes:
         query: bytes = self.scope.get("query_string", b"")
