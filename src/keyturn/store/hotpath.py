@@ -6,23 +6,31 @@ short implicit transaction in SQLite, without SQLAlchemy's per-statement machine
 multi-row INSERT keeps issuing a token pair atomic. Everything else goes through
 SQLAlchemy Core in sql.py.
 
-Group commit (SQLite, where requests run on the event loop): inside ``deferred()`` new
-tokens are queued instead of written; every request queued in the same turn of the event
-loop is then written by one transaction, and each request answers only after that
-transaction committed. A commit costs far more than an insert, so this is what lets one
-SQLite writer issue thousands of tokens a second without weakening durability.
+Group commit (SQLite, where requests run on the event loop): inside ``deferred()`` a
+request's writes are queued instead of written; every request queued in the same turn of
+the event loop is then written by one transaction, and each request answers only after
+that transaction committed. A commit costs far more than an insert, so this is what lets
+one SQLite writer issue thousands of tokens a second without weakening durability.
+
+A request may also queue one claim: the conditional UPDATE that makes an authorization
+code or a refresh token its own (``WHERE consumed_at IS NULL``, ``WHERE rotated_at IS
+NULL``). The batch runs each claim before that request's inserts; a claim that changes
+no row means another request got there first, and that request's writes are skipped and
+it is told so (:class:`ClaimLost`) so that it can run again and see the claim. Claims
+stay atomic across processes, since they are decided by the database.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from keyturn.core.models import ApiKey, Token
+from keyturn.core.models import ApiKey, AuthorizationCode, Token
 from keyturn.core.ports import Conflict, StoreUnavailable
 
 T = TypeVar("T")
@@ -53,6 +61,11 @@ CODE_COLUMNS = (
     "created_at",
     "expires_at",
     "consumed_at",
+)
+#: PostgreSQL's types of TOKEN_COLUMNS, for typed VALUES rows.
+_PG_TOKEN_TYPES = (
+    *("bytea", "varchar", "varchar", "integer", "text", "varchar", "bytea"),
+    *("bigint", "bigint", "bigint", "bigint", "bytea"),
 )
 API_KEY_COLUMNS = (
     "id",
@@ -106,6 +119,22 @@ def token_from_row(row: Sequence[Any]) -> Token:
     )
 
 
+def code_from_row(row: Sequence[Any]) -> AuthorizationCode:
+    return AuthorizationCode(
+        code_hash=bytes(row[0]),
+        client_id=row[1],
+        account_id=row[2],
+        scopes=_scopes(row[3]),
+        redirect_uri=row[4],
+        code_challenge=row[5],
+        code_challenge_method=row[6],
+        grant_id=row[7],
+        created_at=row[8],
+        expires_at=row[9],
+        consumed_at=row[10],
+    )
+
+
 def api_key_from_row(row: Sequence[Any]) -> ApiKey:
     return ApiKey(
         id=row[0],
@@ -140,63 +169,99 @@ class HotPath:
             "INSERT INTO audit_events (at, kind, account_id, client_id, detail) "  # noqa: S608 - constant
             f"VALUES ({mark}, {mark}, {mark}, {mark}, {json_mark})"
         )
-        self._deferring = False
-        self._queued: list[Token] = []
-        self._queued_audit: list[tuple[Any, ...]] = []
-        self._queued_codes: list[tuple[Any, ...]] = []
         self._insert_code = (
             f"INSERT INTO authorization_codes ({', '.join(CODE_COLUMNS)}) "  # noqa: S608 - constant names
             f"VALUES ({', '.join([mark] * len(CODE_COLUMNS))})"
         )
-        self._batch: asyncio.Future[None] | None = None
+        code_key = f"code_hash = {mark} AND client_id = {mark}"
+        self._select_code = f"SELECT {', '.join(CODE_COLUMNS)} FROM authorization_codes WHERE {code_key}"  # noqa: S608 - constant names
+        # The two claims: whoever changes the row first owns the code, or the rotation.
+        self._claim_code = (
+            f"UPDATE authorization_codes SET consumed_at = {mark} "  # noqa: S608 - constant names
+            f"WHERE {code_key} AND consumed_at IS NULL"
+        )
+        self._claim_rotation = (
+            f"UPDATE tokens SET rotated_at = {mark}, retry_blob = {mark} "  # noqa: S608 - constant names
+            f"WHERE token_hash = {mark} AND rotated_at IS NULL AND revoked_at IS NULL"
+        )
+        if not self.sqlite:
+            # PostgreSQL: claim and insert in one statement, so one round trip.
+            typed = "(" + ", ".join(f"%s::{kind}" for kind in _PG_TOKEN_TYPES) + ")"
+            self._rotate_pg = (
+                f"WITH claimed AS ({self._claim_rotation} RETURNING 1) "  # noqa: S608 - constant names
+                f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) SELECT * FROM (VALUES {{rows}}) AS new "
+                "WHERE EXISTS (SELECT 1 FROM claimed)"
+            )
+            self._typed_token_values = typed
+        self._unit: _Unit | None = None
+        self._units: list[_Unit] = []
+        self._batch: asyncio.Future[frozenset[Deferred]] | None = None
 
     # ---- group commit ----
 
+    @property
+    def deferring(self) -> bool:
+        return self._unit is not None
+
     @contextmanager
     def deferred(self) -> Iterator[Deferred]:
-        """Within this block (synchronous code on the event loop), new tokens are queued;
-        await ``Deferred.committed()`` afterwards, before answering."""
+        """Within this block (synchronous code on the event loop), a request's writes
+        (tokens, codes, audit rows, and at most one claim) are queued; await
+        ``Deferred.committed()`` afterwards, before answering."""
         handle = Deferred()
-        start, audit_start, code_start = len(self._queued), len(self._queued_audit), len(self._queued_codes)
-        self._deferring = True
+        unit = _Unit(handle)
+        self._unit = unit
         try:
             yield handle
         except BaseException:
-            # A failed request's tokens are not written; its audit events are (they may
-            # record why it failed).
-            del self._queued[start:]
-            del self._queued_codes[code_start:]
+            # A failed request's tokens and codes are not written; its audit events and
+            # its claim are (a code presented with a wrong verifier is used up).
+            unit.tokens.clear()
+            unit.codes.clear()
             raise
         finally:
-            self._deferring = False
-        if len(self._queued) > start or len(self._queued_audit) > audit_start or len(self._queued_codes) > code_start:
-            if self._batch is None:
-                loop = asyncio.get_running_loop()
-                self._batch = loop.create_future()
-                loop.call_soon(self._write_batch)
-            handle.batch = self._batch
+            self._unit = None
+            if unit.claim is not None or unit.tokens or unit.codes or unit.audit:
+                self._units.append(unit)
+                if self._batch is None:
+                    loop = asyncio.get_running_loop()
+                    self._batch = loop.create_future()
+                    # Nobody awaits a failed request's batch: its outcome is not an error.
+                    self._batch.add_done_callback(_consume_outcome)
+                    loop.call_soon(self._write_batch)
+                handle.batch = self._batch
 
     def _write_batch(self) -> None:
-        rows, audit, codes, batch = self._queued, self._queued_audit, self._queued_codes, self._batch
-        self._queued, self._queued_audit, self._queued_codes, self._batch = [], [], [], None
+        units, batch = self._units, self._batch
+        self._units, self._batch = [], None
         assert batch is not None
         try:
-            self._insert_in_one_transaction(rows, audit, codes)
+            lost = self._commit(units)
         except (Conflict, StoreUnavailable) as exc:
             batch.set_exception(exc)
             return
-        batch.set_result(None)
+        batch.set_result(lost)
 
-    def _insert_in_one_transaction(
-        self,
-        rows: Sequence[Token],
-        audit: Sequence[tuple[Any, ...]] = (),
-        codes: Sequence[tuple[Any, ...]] = (),
-        chunk: int = 64,
-    ) -> None:
+    def _commit(self, units: Sequence[_Unit], chunk: int = 64) -> frozenset[Deferred]:
+        """One transaction for every queued request; returns the requests whose claim
+        another request (or another process) had made first: none of their writes is
+        kept."""
+        lost: set[Deferred] = set()
+        rows: list[Token] = []
+        codes: list[tuple[Any, ...]] = []
+        audit: list[tuple[Any, ...]] = []
         with self._autocommit() as cursor:
             cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
             try:
+                for unit in units:
+                    if unit.claim is not None:
+                        cursor.execute(*unit.claim)
+                        if cursor.rowcount != 1:
+                            lost.add(unit.handle)
+                            continue
+                    rows.extend(unit.tokens)
+                    codes.extend(unit.codes)
+                    audit.extend(unit.audit)
                 for offset in range(0, len(rows), chunk):
                     part = rows[offset : offset + chunk]
                     sql = self._insert_tokens + ", ".join([self._token_values] * len(part))
@@ -209,6 +274,7 @@ class HotPath:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
+        return frozenset(lost)
 
     @contextmanager
     def _autocommit(self) -> Iterator[Any]:
@@ -245,8 +311,8 @@ class HotPath:
 
     def insert_tokens(self, tokens: Sequence[Token]) -> None:
         """One multi-row INSERT: all of them or none (queued, inside ``deferred()``)."""
-        if self._deferring:
-            self._queued.extend(tokens)
+        if self._unit is not None:
+            self._unit.tokens.extend(tokens)
             return
         sql = self._insert_tokens + ", ".join([self._token_values] * len(tokens))
         params = [value for token in tokens for value in token_row(token)]
@@ -256,17 +322,71 @@ class HotPath:
     def record(self, event: tuple[Any, ...]) -> bool:
         """Queues an audit row (at, kind, account_id, client_id, detail JSON) inside
         ``deferred()``; returns False when not deferring (the caller writes it)."""
-        if not self._deferring:
+        if self._unit is None:
             return False
-        self._queued_audit.append(event)
+        self._unit.audit.append(event)
         return True
 
     def save_code(self, row: tuple[Any, ...]) -> bool:
         """Queues an authorization code row inside ``deferred()``; False otherwise."""
-        if not self._deferring:
+        if self._unit is None:
             return False
-        self._queued_codes.append(row)
+        self._unit.codes.append(row)
         return True
+
+    def _claim(self, sql: str, params: tuple[Any, ...]) -> None:
+        assert self._unit is not None
+        if self._unit.claim is not None:
+            raise RuntimeError("one claim per deferred request")
+        self._unit.claim = (sql, params)
+
+    def rotate(self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]) -> bool:
+        """Claims the refresh token (not rotated, not revoked) and saves its successors,
+        atomically. Inside ``deferred()`` the claim is decided at the group commit: this
+        returns True, and ``Deferred.committed()`` raises :class:`ClaimLost` if another
+        request had claimed the token first (nothing of this request is then written)."""
+        claim = (now, retry_blob, token_hash)
+        if self._unit is not None:
+            self._claim(self._claim_rotation, claim)
+            self._unit.tokens.extend(new_tokens)
+            return True
+        with self._autocommit() as cursor:
+            if not self.sqlite and new_tokens:
+                sql = self._rotate_pg.replace("{rows}", ", ".join([self._typed_token_values] * len(new_tokens)))
+                cursor.execute(sql, [*claim, *(value for token in new_tokens for value in token_row(token))])
+                return bool(cursor.rowcount == len(new_tokens))
+            cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+            try:
+                cursor.execute(self._claim_rotation, claim)
+                claimed = bool(cursor.rowcount == 1)
+                if claimed and new_tokens:
+                    sql = self._insert_tokens + ", ".join([self._token_values] * len(new_tokens))
+                    cursor.execute(sql, [value for token in new_tokens for value in token_row(token)])
+            except BaseException:
+                cursor.execute("ROLLBACK")
+                raise
+            cursor.execute("COMMIT")
+        return claimed
+
+    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
+        """The store's ``consume_code``. Inside ``deferred()`` the claim is decided at the
+        group commit (see :meth:`rotate`)."""
+        key = (code_hash, client_id)
+        with self._autocommit() as cursor:
+            if self._unit is None:
+                cursor.execute(self._claim_code, (now, *key))
+                claimed = bool(cursor.rowcount == 1)
+            cursor.execute(self._select_code, key)
+            row = cursor.fetchone()
+        if row is None:
+            return None, False
+        code = code_from_row(row)
+        if self._unit is None:
+            return code, not claimed
+        if code.consumed_at is not None:
+            return code, True
+        self._claim(self._claim_code, (now, *key))
+        return dataclasses.replace(code, consumed_at=now), False
 
     def find_token(self, token_hash: bytes) -> Token | None:
         with self._autocommit() as cursor:
@@ -281,15 +401,42 @@ class HotPath:
         return None if row is None else api_key_from_row(row)
 
 
+class ClaimLost(Exception):
+    """Another request claimed the same code or refresh token first: the request should
+    run again, and will now see the claim."""
+
+
+class _Unit:
+    """One request's queued writes."""
+
+    __slots__ = ("audit", "claim", "codes", "handle", "tokens")
+
+    def __init__(self, handle: Deferred) -> None:
+        self.handle = handle
+        self.claim: tuple[str, tuple[Any, ...]] | None = None
+        self.tokens: list[Token] = []
+        self.codes: list[tuple[Any, ...]] = []
+        self.audit: list[tuple[Any, ...]] = []
+
+
+def _consume_outcome(batch: asyncio.Future[frozenset[Deferred]]) -> None:
+    if not batch.cancelled():
+        batch.exception()
+
+
 class Deferred:
     """What a request inside ``HotPath.deferred()`` waits for before it answers."""
 
     __slots__ = ("batch",)
 
     def __init__(self) -> None:
-        self.batch: asyncio.Future[None] | None = None
+        self.batch: asyncio.Future[frozenset[Deferred]] | None = None
 
     async def committed(self) -> None:
+        """Returns once the request's writes are durable; raises :class:`ClaimLost`
+        when its claim lost (then nothing of it was written)."""
         if self.batch is not None:
             # Shielded: one request giving up must not cancel the others' commit.
-            await asyncio.shield(self.batch)
+            lost = await asyncio.shield(self.batch)
+            if self in lost:
+                raise ClaimLost

@@ -311,21 +311,7 @@ class SqlStore:
     def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
         # One conditional UPDATE decides who consumed the code: concurrent exchanges of
         # the same code cannot both see it unconsumed.
-        codes = authorization_codes.c
-        claim = (
-            update(authorization_codes)
-            .where(codes.code_hash == code_hash, codes.client_id == client_id, codes.consumed_at.is_(None))
-            .values(consumed_at=now)
-            .returning(*authorization_codes.c)
-        )
-        with self._begin() as connection:
-            row = connection.execute(claim).first()
-            if row is not None:
-                return self._code(row), False
-            row = connection.execute(
-                select(authorization_codes).where(codes.code_hash == code_hash, codes.client_id == client_id)
-            ).first()
-        return (None, False) if row is None else (self._code(row), True)
+        return self.hot.consume_code(code_hash, client_id, now)
 
     # ---- tokens ----
 
@@ -356,17 +342,7 @@ class SqlStore:
     def rotate_refresh_token(
         self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
     ) -> bool:
-        claim = (
-            update(tokens)
-            .where(tokens.c.token_hash == token_hash, tokens.c.rotated_at.is_(None), tokens.c.revoked_at.is_(None))
-            .values(rotated_at=now, retry_blob=retry_blob)
-        )
-        with self._begin() as connection:
-            if connection.execute(claim).rowcount != 1:
-                return False
-            if new_tokens:
-                connection.execute(insert(tokens), [self._token_values(t) for t in new_tokens])
-        return True
+        return self.hot.rotate(token_hash, now, retry_blob, new_tokens)
 
     def _revoke(self, condition: Any, now: int) -> int:
         statement = update(tokens).where(condition, tokens.c.revoked_at.is_(None)).values(revoked_at=now)

@@ -17,8 +17,9 @@ from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from keyturn.core.params import Params, parse_form
+from keyturn.core.ports import StoreUnavailable
 from keyturn.core.principals import Principal, resolve
-from keyturn.store.hotpath import HotPath
+from keyturn.store.hotpath import ClaimLost, HotPath
 
 from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
 from .observability import Metrics
@@ -27,6 +28,8 @@ log = logging.getLogger("keyturn.web")
 T = TypeVar("T")
 _FORM = b"application/x-www-form-urlencoded"
 _JSON = b"application/json"
+#: A request whose claim lost runs again and then sees the claim: two runs are enough.
+_RUNS = 3
 
 
 class Blocking:
@@ -45,10 +48,17 @@ class Blocking:
             return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
         if self._hot is None:
             return func(*args, **kwargs)
-        with self._hot.deferred() as deferred:
-            result = func(*args, **kwargs)
-        await deferred.committed()
-        return result
+        for _ in range(_RUNS):
+            with self._hot.deferred() as deferred:
+                result = func(*args, **kwargs)
+            try:
+                await deferred.committed()
+            except ClaimLost:
+                # A concurrent request used the same code or refresh token first: run
+                # again, to answer as core does for a code or token already used.
+                continue
+            return result
+        raise StoreUnavailable("a request lost its claim repeatedly")
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
