@@ -1067,6 +1067,42 @@ def test_remembered_consent_goes_straight_back(
     assert consent.scopes == ("sms", "balance", "analytics")
 
 
+def test_a_silent_approval_is_answered_without_the_page_app(
+    browser: TestClient, runtime: Runtime, app: Registered, user: Account
+) -> None:
+    sign_in(browser)
+    approve(browser, code_request(app))
+    keyturn: Any = browser.app
+    pages = keyturn.pages
+
+    async def refuse(scope: Any, receive: Any, send: Any) -> None:
+        raise AssertionError(f"the page app was asked for {scope['path']}")
+
+    keyturn.pages = refuse
+    try:
+        response = authorize(browser, **code_request(app))
+    finally:
+        keyturn.pages = pages
+    params = redirect_params(response, status=302)
+    assert exchange(browser, app, params["code"]).status_code == 200
+    assert_page_headers(response)
+    assert_no_store(response)
+    assert response.headers["content-length"] == "0"
+    assert response.headers["x-request-id"]
+
+
+def test_a_stale_session_cookie_on_a_silent_request_goes_to_login(
+    browser: TestClient, runtime: Runtime, app: Registered, user: Account
+) -> None:
+    sign_in(browser)
+    approve(browser, code_request(app))
+    browser.cookies.clear()
+    browser.cookies.set("kt_session", "not-a-session")
+    response = authorize(browser, **code_request(app))
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")
+
+
 def test_consent_is_remembered_per_user(
     browser: TestClient, runtime: Runtime, app: Registered, user: Account, other_user: Account
 ) -> None:

@@ -30,7 +30,7 @@ from typing import Any, TypeVar
 
 from sqlalchemy import Engine
 
-from keyturn.core.models import ApiKey, AuthorizationCode, Token
+from keyturn.core.models import ApiKey, AuthorizationCode, Consent, Session, Token
 from keyturn.core.ports import Conflict, StoreUnavailable
 
 T = TypeVar("T")
@@ -193,6 +193,13 @@ class HotPath:
                 "WHERE EXISTS (SELECT 1 FROM claimed)"
             )
             self._typed_token_values = typed
+        self._select_session = (
+            f"SELECT session_hash, account_id, created_at, expires_at FROM sessions WHERE session_hash = {mark}"  # noqa: S608
+        )
+        self._select_consent = (
+            "SELECT account_id, client_id, scope, created_at, updated_at FROM consents "  # noqa: S608 - constant
+            f"WHERE account_id = {mark} AND client_id = {mark}"
+        )
         self._unit: _Unit | None = None
         self._units: list[_Unit] = []
         self._batch: asyncio.Future[frozenset[Deferred]] | None = None
@@ -389,16 +396,26 @@ class HotPath:
         return dataclasses.replace(code, consumed_at=now), False
 
     def find_token(self, token_hash: bytes) -> Token | None:
-        with self._autocommit() as cursor:
-            cursor.execute(self._select_token, (token_hash,))
-            row = cursor.fetchone()
+        row = self._one(self._select_token, (token_hash,))
         return None if row is None else token_from_row(row)
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
-        with self._autocommit() as cursor:
-            cursor.execute(self._select_api_key, (key_hash,))
-            row = cursor.fetchone()
+        row = self._one(self._select_api_key, (key_hash,))
         return None if row is None else api_key_from_row(row)
+
+    def find_session(self, session_hash: bytes) -> Session | None:
+        row = self._one(self._select_session, (session_hash,))
+        return None if row is None else Session(bytes(row[0]), row[1], row[2], row[3])
+
+    def find_consent(self, account_id: int, client_id: str) -> Consent | None:
+        row = self._one(self._select_consent, (account_id, client_id))
+        return None if row is None else Consent(row[0], row[1], _scopes(row[2]), row[3], row[4])
+
+    def _one(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any] | None:
+        with self._autocommit() as cursor:
+            cursor.execute(sql, params)
+            row: Sequence[Any] | None = cursor.fetchone()
+        return row
 
 
 class ClaimLost(Exception):

@@ -372,8 +372,7 @@ class SqlStore:
         )
 
     def get_consent(self, account_id: int, client_id: str) -> Consent | None:
-        statement = select(consents).where(consents.c.account_id == account_id, consents.c.client_id == client_id)
-        return self._read(statement, self._consent)
+        return self.hot.find_consent(account_id, client_id)
 
     def save_consent(self, consent: Consent) -> None:
         key = and_(consents.c.account_id == consent.account_id, consents.c.client_id == consent.client_id)
@@ -416,9 +415,7 @@ class SqlStore:
             )
 
     def get_session(self, session_hash: bytes) -> Session | None:
-        return self._read(
-            select(sessions).where(sessions.c.session_hash == session_hash), lambda row: Session(**row._mapping)
-        )
+        return self.hot.find_session(session_hash)
 
     def delete_session(self, session_hash: bytes) -> bool:
         with self._begin() as connection:

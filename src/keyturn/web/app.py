@@ -12,6 +12,7 @@ import anyio
 
 from keyturn.core.errors import OAuthError, ServerError
 from keyturn.core.metadata import (
+    AUTHORIZE_PATH,
     INTROSPECT_PATH,
     JWKS_PATH,
     ME_PATH,
@@ -46,7 +47,7 @@ class KeyturnApp:
         _describe(metrics, runtime)
         blocking = Blocking(inline=is_sqlite(runtime.settings.database_url), store=runtime.store)
         protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
-        self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
+        self._pages, self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
         self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)
         post = frozenset({"POST"})
         # path -> (allowed methods, handler)
@@ -96,6 +97,11 @@ class KeyturnApp:
     async def _dispatch(self, request: Request, scope: Scope, receive: Receive, send: Send) -> None:
         route = self.routes.get(request.path)
         if route is None:
+            if request.path == AUTHORIZE_PATH and request.method == "GET":
+                # The one hot page: a signed-in user's silent approval (or a 503).
+                with contextlib.suppress(StoreUnavailable):  # the page handlers answer it
+                    if await self._pages.authorize_silently(request, send):
+                        return
             # Everything that is not a hot protocol endpoint: the server-rendered pages.
             await self.pages(scope, receive, send)
             return

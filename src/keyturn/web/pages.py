@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, quote, urlencode, urlsplit
 import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import Request, cookie_parser
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -24,9 +24,10 @@ from keyturn.core.context import Context
 from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 
+from . import http
 from .observability import Metrics
 from .protocol import Blocking
-from .sessions import Sessions
+from .sessions import SESSION_COOKIE, Sessions
 
 log = logging.getLogger("keyturn.web")
 
@@ -40,6 +41,7 @@ PAGE_HEADERS = {
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
 }
+_PAGE_HEADERS = [(name.encode("ascii"), value.encode("ascii")) for name, value in PAGE_HEADERS.items()]
 _MAX_FORM = 16_384
 
 
@@ -48,7 +50,7 @@ class SecurityHeaders:
 
     def __init__(self, app: ASGIApp) -> None:
         self.app = app
-        self.headers = [(k.encode(), v.encode()) for k, v in PAGE_HEADERS.items()]
+        self.headers = _PAGE_HEADERS
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         async def send_with_headers(message: Message) -> None:
@@ -204,6 +206,35 @@ class Pages:
 
     # ---- the authorization endpoint ----
 
+    async def authorize_silently(self, request: http.Request, send: http.Send) -> bool:
+        """GET /oauth/authorize when there is nothing to show: a valid request from a
+        signed-in user who already consented (or to a first-party client). Answers the
+        redirect on bare ASGI, without the page machinery, and returns True; returns
+        False, having changed nothing, for everything else (login, consent, errors),
+        which the page handlers below answer."""
+        cookie = _cookie(request.header(b"cookie"), SESSION_COOKIE)
+        query = request.query_string
+        if not cookie or not query.isascii():
+            return False
+        params = parse_qs(query.decode("ascii"), keep_blank_values=True)
+        location = await self.blocking(self._approve_silently, params, cookie)
+        if location is None:
+            return False
+        headers = [(b"location", location.encode("utf-8")), (b"content-length", b"0"), *_PAGE_HEADERS]
+        await send({"type": "http.response.start", "status": 302, "headers": headers})
+        await send({"type": "http.response.body", "body": b""})
+        return True
+
+    def _approve_silently(self, params: dict[str, list[str]], cookie: str) -> str | None:
+        try:
+            auth = authorize.validate(self.ctx, params)
+        except (authorize.InvalidClientRequest, authorize.AuthorizeError):
+            return None
+        account = self.sessions.account_of(cookie)
+        if account is None:
+            return None
+        return authorize.approve_if_consented(self.ctx, auth, account.id)
+
     async def authorize_get(self, request: Request) -> Response:
         params = parse_qs(request.url.query, keep_blank_values=True)
         return await self._authorize(request, params, consent_form=None)
@@ -287,9 +318,16 @@ def _read_stylesheet() -> bytes:
 _STYLESHEET = _read_stylesheet()
 
 
+def _cookie(header: bytes | None, name: str) -> str | None:
+    if header is None:
+        return None
+    return cookie_parser(header.decode("latin-1")).get(name)
+
+
 def create_pages_app(
     ctx: Context, blocking: Blocking, metrics: Metrics, client_changed: Callable[[str], None] | None = None
-) -> ASGIApp:
+) -> tuple[Pages, ASGIApp]:
+    """The pages, and the ASGI app that serves them."""
     from .portal import Portal
 
     pages = Pages(ctx, blocking, metrics, client_changed)
@@ -303,7 +341,7 @@ def create_pages_app(
         *Portal(pages).routes(),
     ]
     handlers = {404: _not_found, StoreUnavailable: pages.unavailable}
-    return SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
+    return pages, SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:

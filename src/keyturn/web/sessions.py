@@ -34,7 +34,10 @@ class Sessions:
 
     def account(self, request: Request) -> Account | None:
         """The signed-in account, or None (blocking: call through Blocking)."""
-        value = request.cookies.get(SESSION_COOKIE)
+        return self.account_of(request.cookies.get(SESSION_COOKIE))
+
+    def account_of(self, value: str | None) -> Account | None:
+        """The account signed in with this session cookie value, or None (blocking)."""
         if not value:
             return None
         session = self.ctx.store.get_session(self._digest("session", value))
