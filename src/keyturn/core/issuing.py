@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import secrets
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -48,7 +49,11 @@ def audit_issuance(ctx: Context, client: Client, account_id: int, grant: str, gr
 
 
 def new_grant_id() -> str:
-    return secrets.token_urlsafe(16)
+    """A new token family's id: the time in milliseconds, then 64 random bits. Time
+    first, so that new families append to the grant_id index rather than land on a
+    random page of it (on SQLite a third of the cost of writing a token, measured).
+    Not a secret: it appears in audit events."""
+    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
 
 
 def token_format(ctx: Context, client: Client) -> str:
