@@ -81,6 +81,36 @@ def test_eddsa_keys(settings: Settings) -> None:
         runtime.close()
 
 
+@pytest.mark.parametrize("alg", ["ES256", "EdDSA"])
+def test_access_tokens_are_compact_jws_that_pyjwt_verifies(settings: Settings, alg: str) -> None:
+    runtime = open_runtime(settings.with_overrides(signing_alg=alg))
+    try:
+        claims = {
+            "iss": "http://127.0.0.1:8000",
+            "sub": "7",
+            "iat": 1,
+            "exp": 4_000_000_000,
+            "jti": "j",
+            "scope": "sms é",
+        }
+        token = runtime.ctx.jwt.encode(claims)
+        header, payload, signature = token.split(".")
+        assert "=" not in token  # RFC 7515 §2: base64url without padding
+        (jwk,) = runtime.keyring.jwks["keys"]
+        assert jwt.get_unverified_header(token) == {"alg": alg, "kid": jwk["kid"], "typ": "at+jwt"}
+        assert jwt.decode(token, jwt.PyJWK(jwk).key, algorithms=[alg], options={"verify_aud": False}) == claims
+        # ES256: R || S, 64 bytes (RFC 7518 §3.4); Ed25519: 64 bytes (RFC 8037 §3.1).
+        assert len(jwt.utils.base64url_decode(signature)) == 64
+        tampered = f"{header}.{payload[:-2]}{'A' if payload[-2] != 'A' else 'B'}{payload[-1]}.{signature}"
+        assert runtime.ctx.jwt.decode(token) == claims
+        assert runtime.ctx.jwt.decode(tampered) is None
+        # After a rotation the new key signs, and the header names it.
+        new = runtime.keyring.rotate(alg, keep_previous_for=None)
+        assert jwt.get_unverified_header(runtime.ctx.jwt.encode(claims))["kid"] == new.kid
+    finally:
+        runtime.close()
+
+
 def test_rotation_publishes_both_keys_and_survives_a_restart(settings: Settings, runtime: Runtime) -> None:
     first = runtime.keyring.active.kid
     new = runtime.keyring.rotate("ES256", keep_previous_for=None)
