@@ -25,7 +25,10 @@ Workloads (``--only``):
   resource-key  GET /balance of the sample API (examples/sms_gateway, keyturn.resource),
                 with an API key (introspected, then cached by keyturn.resource)
   resource-jwt  the same with a JWT access token (checked locally against the JWKS)
-  resource-open GET /getFreeList, the sample API's public path: the unprotected baseline
+  resource-unprotected
+                the same GET /balance with no credential checked (bench/unprotected_gateway.py:
+                the sample API with a fixed principal in KeyturnMiddleware's place): the
+                baseline of the two above, "the same endpoint unprotected"
   limit         the bare ASGI app: POST a client-credentials form, get a small JSON body
 """
 
@@ -59,7 +62,7 @@ import httpx
 
 from .keyturn_fixture import REDIRECT_URI, Client, KeyturnFixture
 from .prefill import prefill_tokens
-from .processes import BenchError, Processes, Server, WrkResult, free_port, peak_rss_mb, run_wrk
+from .processes import BenchError, Processes, Server, WrkResult, cpu_seconds, free_port, peak_rss_mb, run_wrk
 
 ROOT = Path(__file__).resolve().parent.parent
 OIDC_DIR = ROOT / "bench" / "oidc-provider"
@@ -79,12 +82,12 @@ WORKLOADS: list[tuple[str, str, tuple[str, ...]]] = [
     ("me", "/me with an API key", ("keyturn",)),
     ("resource-key", "sample API via keyturn.resource, API key", ("keyturn",)),
     ("resource-jwt", "sample API via keyturn.resource, JWT", ("keyturn",)),
-    ("resource-open", "sample API, public endpoint (no credential checked)", ("keyturn",)),
+    ("resource-unprotected", "sample API, same endpoint, no credential checked", ("keyturn",)),
     ("limit", "limit: bare ASGI, form POST → JSON", ("limit",)),
 ]
 WORKLOAD_IDS = [w[0] for w in WORKLOADS]
 SERVERS = ("keyturn", "oidc-provider", "limit")
-RESOURCE_WORKLOADS = ("resource-key", "resource-jwt", "resource-open")
+RESOURCE_WORKLOADS = ("resource-key", "resource-jwt", "resource-unprotected")
 
 
 @dataclass
@@ -103,6 +106,8 @@ class Result:
     p50_ms: float | None = None
     p99_ms: float | None = None
     rss_mb: float | None = None
+    #: The server process's CPU time (user + system) per request of the measured run.
+    cpu_us_per_request: float | None = None
     socket_errors: int = 0
     non_2xx: int = 0
     first_unexpected: str = ""
@@ -310,10 +315,14 @@ class Harness:
             load_cpu=self.load_cpu,
             env=warmup_env or env,
         )
+        cpu_before = cpu_seconds(server.pid)
         with self._profiling(result.workload, result.server, server.pid) as _:
             measured = run_wrk(
                 url, script, duration=opts.duration, connections=opts.connections, load_cpu=self.load_cpu, env=env
             )
+        cpu_after = cpu_seconds(server.pid)
+        if cpu_before is not None and cpu_after is not None and measured.requests:
+            result.cpu_us_per_request = (cpu_after - cpu_before) / measured.requests * 1e6
         result.rss_mb = peak_rss_mb((rss_of or server).pid)
         result.requests = measured.requests
         result.seconds = measured.seconds
@@ -373,7 +382,8 @@ class Harness:
             raise BenchError(f"py-spy wrote no profile: {err.strip()}")
         if self.options.profile_out is not None:
             shutil.copyfile(raw, self.options.profile_out)
-        self.profile_summary = summarize_profile(raw.read_text())
+        subject = "the sample API's" if workload in RESOURCE_WORKLOADS else "the Keyturn server's"
+        self.profile_summary = summarize_profile(raw.read_text(), subject=subject)
 
     def _probe(self, method: str, url: str, *, expect: int = 200, **kwargs: Any) -> httpx.Response:
         """One request like the workload's, before loading the server with it."""
@@ -490,12 +500,20 @@ class Harness:
         fixture = self._fixture()
         self._resource(result, lambda server: f"Bearer {fixture.access_token(server, fixture.cc_jwt, 'balance')}")
 
-    def _keyturn_resource_open(self, result: Result) -> None:
-        """The same API with nothing to check (its public path): what keyturn.resource
+    def _keyturn_resource_unprotected(self, result: Result) -> None:
+        """The same endpoint of the same API with nothing checked: what keyturn.resource
         costs is the difference to the two workloads above."""
-        self._resource(result, lambda server: "", path="/getFreeList")
+        self._resource(result, lambda server: "", app="bench.unprotected_gateway:create_app", app_dir=ROOT)
 
-    def _resource(self, result: Result, credential: Callable[[Server], str], path: str = "/balance") -> None:
+    def _resource(
+        self,
+        result: Result,
+        credential: Callable[[Server], str],
+        *,
+        app: str = "app:create_app",
+        app_dir: Path = GATEWAY_DIR,
+    ) -> None:
+        path = "/balance"
         problem = gateway_problem()
         if problem is not None:
             result.skipped = problem
@@ -516,10 +534,10 @@ class Harness:
                     PYTHON,
                     "-m",
                     "uvicorn",
-                    "app:create_app",
+                    app,
                     "--factory",
                     "--app-dir",
-                    str(GATEWAY_DIR),
+                    str(app_dir),
                     *_uvicorn_options(port),
                 ],
                 port=port,
@@ -531,9 +549,10 @@ class Harness:
                 self._static(result, gateway, path, auth=auth)
             finally:
                 self.processes.stop(gateway.process)
+            stack = "Starlette + KeyturnMiddleware" if app_dir == GATEWAY_DIR else "Starlette, no KeyturnMiddleware"
             result.note = (
-                f"GET {path} on the sample API (Starlette + KeyturnMiddleware), Keyturn beside it on the "
-                "same CPU; peak RSS is the sample API's"
+                f"GET {path} on the sample API ({stack}), Keyturn beside it on the same CPU; "
+                "peak RSS is the sample API's"
             )
 
     # ---- the others ----
@@ -628,6 +647,7 @@ class Harness:
         ]
         oidc = {r.workload: r for r in self.results if r.server == "oidc-provider" and r.rate}
         limit = next((r for r in self.results if r.server == "limit" and r.rate), None)
+        unprotected = next((r for r in self.results if r.workload == "resource-unprotected" and r.rate), None)
         notes: list[str] = []
         for r in self.results:
             if r.skipped or r.failed:
@@ -655,6 +675,16 @@ class Harness:
                 )
             if r.note:
                 notes.append(f"{r.title} on {r.label}: {r.note}.")
+            if r.workload in ("resource-key", "resource-jwt") and unprotected and unprotected.requests_per_s:
+                share = r.requests_per_s / unprotected.requests_per_s if r.requests_per_s else 0.0
+                cpu = ""
+                if r.cpu_us_per_request and unprotected.cpu_us_per_request:
+                    cpu = (
+                        f"; the sample API's CPU time per request {r.cpu_us_per_request:.0f} µs against "
+                        f"{unprotected.cpu_us_per_request:.0f} µs unprotected "
+                        f"({unprotected.cpu_us_per_request / r.cpu_us_per_request:.0%})"
+                    )
+                notes.append(f"{r.title}: {share:.0%} of the same endpoint unprotected (issue #8 asks for 80 %+){cpu}.")
         lines.append("")
         lines.append(
             "Ratios are of HTTP requests per second (an authorization-code flow is two requests). "
@@ -778,7 +808,7 @@ _LOOP = {"Runner.run (asyncio/runners.py)": "uvloop's C event loop (epoll, socke
 _FRAME = re.compile(r"^(?P<function>.*?) \((?P<file>[^()]*)\)$")
 
 
-def summarize_profile(raw: str, top: int = 12) -> str:
+def summarize_profile(raw: str, top: int = 12, subject: str = "the Keyturn server's") -> str:
     """py-spy's collapsed stacks ("frame;frame;... count") as two short tables: where the
     samples were (self) and which functions they were under (inclusive), plus self time
     by package."""
@@ -810,7 +840,7 @@ def summarize_profile(raw: str, top: int = 12) -> str:
         rows += [f"| `{name}` | {100 * n / total:.1f} % |" for name, n in counter.most_common(top)]
         return rows
 
-    lines = [f"Profile (py-spy, {total:,} samples of the Keyturn server's event-loop thread):", ""]
+    lines = [f"Profile (py-spy, {total:,} samples of {subject} event-loop thread):", ""]
     lines += table("self time by package", packages)
     lines += ["", *table("self time by function", self_time)]
     # The frames every sample is under (click, uvicorn's server loop) say nothing.
@@ -880,9 +910,10 @@ def parse_arguments(argv: list[str] | None) -> Options:
     parser.add_argument("--json", type=Path, default=None, metavar="FILE", help="also write the results as JSON")
     parser.add_argument(
         "--profile",
-        choices=[w for w in WORKLOAD_IDS if w not in (*RESOURCE_WORKLOADS, "limit")],
+        choices=[w for w in WORKLOAD_IDS if w != "limit"],
         default=None,
-        help="sample the Keyturn server with py-spy during this workload's measured run",
+        help="sample the Keyturn server (for resource-*: the sample API) with py-spy during this "
+        "workload's measured run",
     )
     parser.add_argument("--py-spy", default=None, metavar="PATH", help="the py-spy executable (default: on PATH)")
     parser.add_argument("--profile-out", type=Path, default=None, metavar="FILE", help="keep the collapsed stacks")

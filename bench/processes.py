@@ -46,6 +46,18 @@ def peak_rss_mb(pid: int) -> float | None:
     return None
 
 
+def cpu_seconds(pid: int) -> float | None:
+    """The CPU time (user + system) a running process has used, in seconds. Per request,
+    it is steadier than throughput on a machine that other work shares."""
+    try:
+        with open(f"/proc/{pid}/stat", encoding="ascii") as handle:
+            # The command name (field 2) may hold spaces; utime and stime are fields 14 and 15.
+            fields = handle.read().rpartition(")")[2].split()
+    except OSError:
+        return None
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 @dataclass
 class Server:
     name: str

@@ -13,6 +13,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from bench.unprotected_gateway import FixedPrincipal, create_app
+from starlette.testclient import TestClient
+
+from keyturn.resource import KeyturnMiddleware
 
 pytestmark = pytest.mark.slow
 
@@ -27,7 +31,7 @@ KEYTURN_WORKLOADS = {
     "me",
     "resource-key",
     "resource-jwt",
-    "resource-open",
+    "resource-unprotected",
 }
 OIDC_PROVIDER_WORKLOADS = {"cc-opaque", "cc-jwt", "introspect"}
 
@@ -78,6 +82,23 @@ def test_quick_mode_measures_every_keyturn_workload_and_the_limit(tmp_path: Path
             assert result["skipped"], result
             continue
         assert_measured(result)
+
+
+def test_the_unprotected_baseline_is_the_same_endpoint_without_keyturn_middleware(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """resource-unprotected serves the sample API's own GET /balance (same handler, same
+    response), with a fixed principal where KeyturnMiddleware would put a verified one."""
+    monkeypatch.setenv("SMS_GATEWAY_CLIENT_ID", "bench")
+    monkeypatch.setenv("SMS_GATEWAY_CLIENT_SECRET", "unused")
+    app = create_app()
+    installed = [m.cls for m in app.user_middleware]
+    assert FixedPrincipal in installed
+    assert KeyturnMiddleware not in installed
+    with TestClient(app) as client:
+        response = client.get("/balance")  # no credential, nothing checked
+    assert response.status_code == 200
+    assert response.json() == {"amount": 10.0, "currency": "EUR"}
 
 
 def test_quick_mode_measures_oidc_provider_for_comparison(tmp_path: Path) -> None:
