@@ -24,8 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from typing import Any, TypeVar
 
 from sqlalchemy import Engine
@@ -200,6 +201,7 @@ class HotPath:
             "SELECT account_id, client_id, scope, created_at, updated_at FROM consents "  # noqa: S608 - constant
             f"WHERE account_id = {mark} AND client_id = {mark}"
         )
+        self._local = threading.local()
         self._unit: _Unit | None = None
         self._units: list[_Unit] = []
         self._batch: asyncio.Future[frozenset[Deferred]] | None = None
@@ -244,7 +246,7 @@ class HotPath:
         assert batch is not None
         try:
             lost = self._commit(units)
-        except (Conflict, StoreUnavailable) as exc:
+        except Exception as exc:  # every waiting request gets the error, none hangs
             batch.set_exception(exc)
             return
         batch.set_result(lost)
@@ -283,17 +285,17 @@ class HotPath:
             cursor.execute("COMMIT")
         return frozenset(lost)
 
+    def _autocommit(self) -> AbstractContextManager[Any]:
+        """A cursor in autocommit mode; database errors become Conflict or StoreUnavailable."""
+        return self._sqlite_cursor() if self.sqlite else self._pooled_cursor()
+
     @contextmanager
-    def _autocommit(self) -> Iterator[Any]:
+    def _pooled_cursor(self) -> Iterator[Any]:
         pooled = self.engine.raw_connection()
         connection = pooled.driver_connection
         assert connection is not None
         try:
-            if self.sqlite:
-                previous = connection.isolation_level
-                connection.isolation_level = None
-            else:
-                connection.autocommit = True
+            connection.autocommit = True
             try:
                 cursor = connection.cursor()
                 try:
@@ -301,10 +303,7 @@ class HotPath:
                 finally:
                     cursor.close()
             finally:
-                if self.sqlite:
-                    connection.isolation_level = previous
-                else:
-                    connection.autocommit = False
+                connection.autocommit = False
         except self._integrity_error as exc:
             raise Conflict(str(exc)) from exc
         except self._error as exc:
@@ -315,6 +314,35 @@ class HotPath:
             raise StoreUnavailable(self._describe(exc)) from exc
         finally:
             pooled.close()
+
+    @contextmanager
+    def _sqlite_cursor(self) -> Iterator[Any]:
+        """SQLite: each thread keeps one connection of its own in autocommit mode for
+        these statements (on a server, that is the event loop's thread), outside the
+        pool: checking a connection out and back in cost as much as the statement."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is None:
+            pooled = self.engine.raw_connection()  # configured by the engine's connect hook
+            connection = pooled.driver_connection
+            assert connection is not None
+            pooled.detach()
+            connection.isolation_level = None
+            cursor = self._local.cursor = connection.cursor()
+        try:
+            yield cursor
+        except self._integrity_error as exc:
+            raise Conflict(str(exc)) from exc
+        except self._error as exc:
+            self._local.cursor = None
+            cursor.connection.close()
+            raise StoreUnavailable(self._describe(exc)) from exc
+
+    def close(self) -> None:
+        """Closes this thread's own SQLite connection (others close with their threads)."""
+        cursor = getattr(self._local, "cursor", None)
+        if cursor is not None:
+            self._local.cursor = None
+            cursor.connection.close()
 
     def insert_tokens(self, tokens: Sequence[Token]) -> None:
         """One multi-row INSERT: all of them or none (queued, inside ``deferred()``)."""
@@ -384,10 +412,10 @@ class HotPath:
                 cursor.execute(self._claim_code, (now, *key))
                 claimed = bool(cursor.rowcount == 1)
             cursor.execute(self._select_code, key)
-            row = cursor.fetchone()
-        if row is None:
+            rows = cursor.fetchall()
+        if not rows:
             return None, False
-        code = code_from_row(row)
+        code = code_from_row(rows[0])
         if self._unit is None:
             return code, not claimed
         if code.consumed_at is not None:
@@ -414,8 +442,10 @@ class HotPath:
     def _one(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any] | None:
         with self._autocommit() as cursor:
             cursor.execute(sql, params)
-            row: Sequence[Any] | None = cursor.fetchone()
-        return row
+            # All rows (there is one at most): on SQLite that also ends the statement,
+            # so the connection holds no read snapshot between requests.
+            rows: list[Sequence[Any]] = cursor.fetchall()
+        return rows[0] if rows else None
 
 
 class ClaimLost(Exception):

@@ -81,6 +81,7 @@ class SqlStore:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
+        self.hot.close()
         self.engine.dispose()
 
     # ---- accounts ----

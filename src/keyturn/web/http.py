@@ -97,7 +97,11 @@ async def send_bytes(
 
 
 def json_bytes(payload: Any) -> bytes:
-    return json.dumps(payload, separators=(",", ":")).encode("utf-8")
+    return _encode(payload).encode("utf-8")
+
+
+#: One encoder for every response (json.dumps with options builds a new one per call).
+_encode = json.JSONEncoder(separators=(",", ":")).encode
 
 
 async def send_json(send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:
