@@ -28,6 +28,11 @@ def sqlite_path(database_url: str) -> str | None:
     return None if database in (None, "", ":memory:") else database
 
 
+#: PostgreSQL connections each process keeps open; requests run in at most this many
+#: threads at once (keyturn.web.protocol.Blocking), so none has to open a connection.
+POSTGRES_POOL_SIZE = 20
+
+
 def create_database_engine(database_url: str, **options: Any) -> Engine:
     url = sqlalchemy_url(database_url)
     if not is_sqlite(url):
@@ -35,7 +40,10 @@ def create_database_engine(database_url: str, **options: Any) -> Engine:
         # pre-ping (a round trip per request): a broken connection is detected when used,
         # answered 503, and the pool is renewed.
         connect_args = {"connect_timeout": 5, "application_name": "keyturn"}
-        return create_engine(url, pool_size=10, max_overflow=20, connect_args=connect_args, **options)
+        # Overflow connections are closed when returned: a request that needs one pays for a
+        # new server process. They serve only what runs beside the request threads
+        # (housekeeping, key refresh, CLI).
+        return create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=5, connect_args=connect_args, **options)
 
     if sqlite_path(url) is None:
         # One shared connection, or every connection would see its own empty database.

@@ -6,11 +6,13 @@ short implicit transaction in SQLite, without SQLAlchemy's per-statement machine
 multi-row INSERT keeps issuing a token pair atomic. Everything else goes through
 SQLAlchemy Core in sql.py.
 
-Group commit (SQLite, where requests run on the event loop): inside ``deferred()`` a
-request's writes are queued instead of written; every request queued in the same turn of
-the event loop is then written by one transaction, and each request answers only after
-that transaction committed. A commit costs far more than an insert, so this is what lets
-one SQLite writer issue thousands of tokens a second without weakening durability.
+Group commit: inside ``collect()`` a request's writes are queued instead of written; the
+requests queued together are then written by one transaction, and each request answers
+only after that transaction committed. On SQLite (requests run on the event loop) that is
+every request of one turn of the loop; on PostgreSQL (requests run in threads) every
+request that finished while the previous batch was committing. A commit costs far more
+than an insert (on PostgreSQL, a WAL flush), so this is what lets one writer issue
+thousands of tokens a second without weakening durability.
 
 A request may also queue one claim: the conditional UPDATE that makes an authorization
 code or a refresh token its own (``WHERE consumed_at IS NULL``, ``WHERE rotated_at IS
@@ -27,7 +29,7 @@ import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
 
@@ -202,54 +204,87 @@ class HotPath:
             f"WHERE account_id = {mark} AND client_id = {mark}"
         )
         self._local = threading.local()
-        self._unit: _Unit | None = None
         self._units: list[_Unit] = []
         self._batch: asyncio.Future[frozenset[Deferred]] | None = None
+        self._writer: asyncio.Task[None] | None = None
 
     # ---- group commit ----
+
+    @property
+    def _unit(self) -> _Unit | None:
+        """The request this thread is collecting writes for, if any."""
+        unit: _Unit | None = getattr(self._local, "unit", None)
+        return unit
 
     @property
     def deferring(self) -> bool:
         return self._unit is not None
 
-    @contextmanager
-    def deferred(self) -> Iterator[Deferred]:
-        """Within this block (synchronous code on the event loop), a request's writes
-        (tokens, codes, audit rows, and at most one claim) are queued; await
-        ``Deferred.committed()`` afterwards, before answering."""
+    def collect(self, func: Callable[[], T]) -> Outcome[T]:
+        """Runs ``func`` (one request's synchronous work, in any thread) collecting its
+        writes: tokens, codes, audit rows and at most one claim are queued, not written.
+        Then, on the event loop, ``submit`` the outcome's handle and await it before
+        answering. If ``func`` raises, its tokens and codes are dropped, and its audit
+        rows and claim are kept (a code presented with a wrong verifier is used up)."""
         handle = Deferred()
-        unit = _Unit(handle)
-        self._unit = unit
+        self._local.unit = handle.unit
         try:
-            yield handle
-        except BaseException:
-            # A failed request's tokens and codes are not written; its audit events and
-            # its claim are (a code presented with a wrong verifier is used up).
-            unit.tokens.clear()
-            unit.codes.clear()
-            raise
+            return Outcome(handle, func(), None)
+        except Exception as exc:
+            handle.unit.tokens.clear()
+            handle.unit.codes.clear()
+            return Outcome(handle, None, exc)
         finally:
-            self._unit = None
-            if unit.claim is not None or unit.tokens or unit.codes or unit.audit:
-                self._units.append(unit)
-                if self._batch is None:
-                    loop = asyncio.get_running_loop()
-                    self._batch = loop.create_future()
-                    # Nobody awaits a failed request's batch: its outcome is not an error.
-                    self._batch.add_done_callback(_consume_outcome)
-                    loop.call_soon(self._write_batch)
-                handle.batch = self._batch
+            self._local.unit = None
 
-    def _write_batch(self) -> None:
+    def submit(self, handle: Deferred) -> None:
+        """Queues a collected request's writes for the next group commit (on the event
+        loop). SQLite commits in the next turn of the loop, on the loop: a commit takes
+        microseconds there. PostgreSQL commits in a thread, one batch at a time: what
+        arrives meanwhile waits for the next batch."""
+        unit = handle.unit
+        if unit.claim is None and not unit.tokens and not unit.codes and not unit.audit:
+            return
+        self._units.append(unit)
+        if self._batch is None:
+            loop = asyncio.get_running_loop()
+            self._batch = loop.create_future()
+            # Nobody awaits a failed request's batch: its outcome is not an error.
+            self._batch.add_done_callback(_consume_outcome)
+            if self.sqlite:
+                loop.call_soon(self._write_batch)
+            elif self._writer is None:
+                self._writer = loop.create_task(self._write_batches())
+        handle.batch = self._batch
+
+    def _take_batch(self) -> tuple[list[_Unit], asyncio.Future[frozenset[Deferred]]]:
         units, batch = self._units, self._batch
         self._units, self._batch = [], None
         assert batch is not None
+        return units, batch
+
+    def _write_batch(self) -> None:
+        units, batch = self._take_batch()
         try:
             lost = self._commit(units)
         except Exception as exc:  # every waiting request gets the error, none hangs
             batch.set_exception(exc)
             return
         batch.set_result(lost)
+
+    async def _write_batches(self) -> None:
+        loop = asyncio.get_running_loop()
+        try:
+            while self._batch is not None:
+                units, batch = self._take_batch()
+                try:
+                    lost = await loop.run_in_executor(None, self._commit, units)
+                except Exception as exc:
+                    batch.set_exception(exc)
+                else:
+                    batch.set_result(lost)
+        finally:
+            self._writer = None
 
     def _commit(self, units: Sequence[_Unit], chunk: int = 64) -> frozenset[Deferred]:
         """One transaction for every queued request; returns the requests whose claim
@@ -262,7 +297,9 @@ class HotPath:
         with self._autocommit() as cursor:
             cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
             try:
-                for unit in units:
+                # Claims in key order, so that two processes' batches cannot deadlock on
+                # each other's rows; within one key, first come first served.
+                for unit in sorted(units, key=_claim_key):
                     if unit.claim is not None:
                         cursor.execute(*unit.claim)
                         if cursor.rowcount != 1:
@@ -345,9 +382,10 @@ class HotPath:
             cursor.connection.close()
 
     def insert_tokens(self, tokens: Sequence[Token]) -> None:
-        """One multi-row INSERT: all of them or none (queued, inside ``deferred()``)."""
-        if self._unit is not None:
-            self._unit.tokens.extend(tokens)
+        """One multi-row INSERT: all of them or none (queued, inside ``collect()``)."""
+        unit = self._unit
+        if unit is not None:
+            unit.tokens.extend(tokens)
             return
         sql = self._insert_tokens + ", ".join([self._token_values] * len(tokens))
         params = [value for token in tokens for value in token_row(token)]
@@ -356,34 +394,38 @@ class HotPath:
 
     def record(self, event: tuple[Any, ...]) -> bool:
         """Queues an audit row (at, kind, account_id, client_id, detail JSON) inside
-        ``deferred()``; returns False when not deferring (the caller writes it)."""
-        if self._unit is None:
+        ``collect()``; returns False when not collecting (the caller writes it)."""
+        unit = self._unit
+        if unit is None:
             return False
-        self._unit.audit.append(event)
+        unit.audit.append(event)
         return True
 
     def save_code(self, row: tuple[Any, ...]) -> bool:
-        """Queues an authorization code row inside ``deferred()``; False otherwise."""
-        if self._unit is None:
+        """Queues an authorization code row inside ``collect()``; False otherwise."""
+        unit = self._unit
+        if unit is None:
             return False
-        self._unit.codes.append(row)
+        unit.codes.append(row)
         return True
 
-    def _claim(self, sql: str, params: tuple[Any, ...]) -> None:
-        assert self._unit is not None
-        if self._unit.claim is not None:
-            raise RuntimeError("one claim per deferred request")
-        self._unit.claim = (sql, params)
+    @staticmethod
+    def _claim(unit: _Unit, sql: str, params: tuple[Any, ...], key: bytes) -> None:
+        if unit.claim is not None:
+            raise RuntimeError("one claim per collected request")
+        unit.claim = (sql, params)
+        unit.claim_key = key
 
     def rotate(self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]) -> bool:
         """Claims the refresh token (not rotated, not revoked) and saves its successors,
-        atomically. Inside ``deferred()`` the claim is decided at the group commit: this
+        atomically. Inside ``collect()`` the claim is decided at the group commit: this
         returns True, and ``Deferred.committed()`` raises :class:`ClaimLost` if another
         request had claimed the token first (nothing of this request is then written)."""
         claim = (now, retry_blob, token_hash)
-        if self._unit is not None:
-            self._claim(self._claim_rotation, claim)
-            self._unit.tokens.extend(new_tokens)
+        unit = self._unit
+        if unit is not None:
+            self._claim(unit, self._claim_rotation, claim, token_hash)
+            unit.tokens.extend(new_tokens)
             return True
         with self._autocommit() as cursor:
             if not self.sqlite and new_tokens:
@@ -404,11 +446,12 @@ class HotPath:
         return claimed
 
     def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
-        """The store's ``consume_code``. Inside ``deferred()`` the claim is decided at the
+        """The store's ``consume_code``. Inside ``collect()`` the claim is decided at the
         group commit (see :meth:`rotate`)."""
         key = (code_hash, client_id)
+        unit = self._unit
         with self._autocommit() as cursor:
-            if self._unit is None:
+            if unit is None:
                 cursor.execute(self._claim_code, (now, *key))
                 claimed = bool(cursor.rowcount == 1)
             cursor.execute(self._select_code, key)
@@ -416,11 +459,11 @@ class HotPath:
         if not rows:
             return None, False
         code = code_from_row(rows[0])
-        if self._unit is None:
+        if unit is None:
             return code, not claimed
         if code.consumed_at is not None:
             return code, True
-        self._claim(self._claim_code, (now, *key))
+        self._claim(unit, self._claim_code, (now, *key), code_hash)
         return dataclasses.replace(code, consumed_at=now), False
 
     def find_token(self, token_hash: bytes) -> Token | None:
@@ -456,14 +499,19 @@ class ClaimLost(Exception):
 class _Unit:
     """One request's queued writes."""
 
-    __slots__ = ("audit", "claim", "codes", "handle", "tokens")
+    __slots__ = ("audit", "claim", "claim_key", "codes", "handle", "tokens")
 
     def __init__(self, handle: Deferred) -> None:
         self.handle = handle
         self.claim: tuple[str, tuple[Any, ...]] | None = None
+        self.claim_key = b""
         self.tokens: list[Token] = []
         self.codes: list[tuple[Any, ...]] = []
         self.audit: list[tuple[Any, ...]] = []
+
+
+def _claim_key(unit: _Unit) -> bytes:
+    return unit.claim_key
 
 
 def _consume_outcome(batch: asyncio.Future[frozenset[Deferred]]) -> None:
@@ -471,12 +519,22 @@ def _consume_outcome(batch: asyncio.Future[frozenset[Deferred]]) -> None:
         batch.exception()
 
 
-class Deferred:
-    """What a request inside ``HotPath.deferred()`` waits for before it answers."""
+@dataclasses.dataclass(frozen=True, slots=True)
+class Outcome(Generic[T]):
+    """A collected request: its handle, and what it returned or raised."""
 
-    __slots__ = ("batch",)
+    handle: Deferred
+    result: T | None
+    error: Exception | None
+
+
+class Deferred:
+    """A request's collected writes, and what it waits for before it answers."""
+
+    __slots__ = ("batch", "unit")
 
     def __init__(self) -> None:
+        self.unit = _Unit(self)
         self.batch: asyncio.Future[frozenset[Deferred]] | None = None
 
     async def committed(self) -> None:

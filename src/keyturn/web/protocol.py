@@ -4,6 +4,7 @@ core's answer; errors go through the app's one error path."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from collections.abc import Callable
@@ -17,8 +18,9 @@ from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from keyturn.core.params import Params, parse_form
-from keyturn.core.ports import StoreUnavailable
+from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.core.principals import Principal, resolve
+from keyturn.store.database import POSTGRES_POOL_SIZE
 from keyturn.store.hotpath import ClaimLost, HotPath
 
 from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
@@ -34,31 +36,44 @@ _RUNS = 3
 
 class Blocking:
     """Runs core (which does blocking database I/O). SQLite calls take microseconds and
-    run inline, with the tokens they issue written by one group commit per turn of the
-    event loop; network databases run in worker threads so one slow query cannot stall
-    the event loop."""
+    run inline; network databases run in worker threads so one slow query cannot stall
+    the event loop. Either way the writes of a request join a group commit (see
+    keyturn.store.hotpath), and the request answers once they are committed."""
 
     def __init__(self, inline: bool, store: object = None) -> None:
         self.inline = inline
         hot = getattr(store, "hot", None)
-        self._hot: HotPath | None = hot if inline and isinstance(hot, HotPath) else None
+        self._hot: HotPath | None = hot if isinstance(hot, HotPath) else None
+        # As many threads as pooled connections: more would wait for a connection, or
+        # open (and close again) one of their own.
+        self._threads = anyio.CapacityLimiter(POSTGRES_POOL_SIZE)
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        if not self.inline:
-            return await anyio.to_thread.run_sync(functools.partial(func, *args, **kwargs))
-        if self._hot is None:
-            return func(*args, **kwargs)
+        call = functools.partial(func, *args, **kwargs)
+        hot = self._hot
+        if hot is None:
+            return call() if self.inline else await self._in_thread(call)
         for _ in range(_RUNS):
-            with self._hot.deferred() as deferred:
-                result = func(*args, **kwargs)
+            collect = functools.partial(hot.collect, call)
+            outcome = collect() if self.inline else await self._in_thread(collect)
+            hot.submit(outcome.handle)
+            if outcome.error is not None:
+                # What a failed request wrote (audit events, a used-up code) is durable
+                # before it answers too; its own error is the answer.
+                with contextlib.suppress(ClaimLost, StoreUnavailable, Conflict):
+                    await outcome.handle.committed()
+                raise outcome.error
             try:
-                await deferred.committed()
+                await outcome.handle.committed()
             except ClaimLost:
                 # A concurrent request used the same code or refresh token first: run
                 # again, to answer as core does for a code or token already used.
                 continue
-            return result
+            return outcome.result  # type: ignore[return-value]
         raise StoreUnavailable("a request lost its claim repeatedly")
+
+    async def _in_thread(self, call: Callable[[], T]) -> T:
+        return await anyio.to_thread.run_sync(call, limiter=self._threads)
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
