@@ -167,6 +167,28 @@ def test_rfc6750_s3_1_invalid_token(client: TestClient, credential: str) -> None
     assert credential not in response.text
 
 
+def test_rfc6750_s3_1_a_malformed_credential_is_refused_without_asking(
+    client: TestClient, auth_server: FakeAuthServer
+) -> None:
+    response = client.get("/whoami", headers=bearer("not-a-token"))
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"] == (
+        'Bearer realm="api", error="invalid_token", error_description="The credential is malformed."'
+    )
+    assert response.json() == {"error": "invalid_token", "error_description": "The credential is malformed."}
+    assert sum(auth_server.calls.values()) == 0
+
+
+def test_rfc6750_s2_3_an_accepted_access_token_is_still_refused_in_the_query(
+    client: TestClient, auth_server: FakeAuthServer
+) -> None:
+    token = auth_server.opaque_token()
+    assert client.get("/whoami", headers=bearer(token)).status_code == 200  # now cached
+    response = client.get("/whoami", params={"api_key": token})
+    assert response.status_code == 401
+    assert response.json()["error_description"] == "Only API keys may be sent as a query parameter."
+
+
 def test_rfc6750_s3_1_access_token_in_the_query_is_invalid_token(
     client: TestClient, auth_server: FakeAuthServer
 ) -> None:

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import secrets
+
 import pytest
 
 from keyturn.core.credentials import Kind, new_secret
+from keyturn.core.credentials import _check as server_check
 from keyturn.resource import InvalidRequest, InvalidToken, MissingCredential
-from keyturn.resource._credentials import Digester, Shape, find_credential, shape_of
+from keyturn.resource._credentials import Digester, Shape, _check, check_shape, find_credential, shape_of
 
 API_KEY = new_secret(Kind.API_KEY)
 ACCESS_TOKEN = new_secret(Kind.ACCESS_TOKEN)
@@ -39,9 +42,10 @@ def test_a_damaged_secret_has_no_shape() -> None:
 
 
 def test_bearer_header() -> None:
-    assert find_credential([f"Bearer {ACCESS_TOKEN}"], "", NAMES) == (ACCESS_TOKEN, Shape.OPAQUE_TOKEN)
+    # The header's credential is shaped by the verifier, after its cache: None here.
+    assert find_credential([f"Bearer {ACCESS_TOKEN}"], "", NAMES) == (ACCESS_TOKEN, None)
     # RFC 6750 §2.1 / RFC 9110 §11.1: the scheme is case-insensitive.
-    assert find_credential([f"bearer {JWT}"], "", NAMES) == (JWT, Shape.JWT)
+    assert find_credential([f"bearer {JWT}"], "", NAMES) == (JWT, None)
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -86,8 +90,30 @@ def test_rfc6750_s3_1_no_credential(headers: list[str], query: str) -> None:
 
 @pytest.mark.parametrize("value", ["not a token", "kt_at_nope", "ключ"])
 def test_malformed_credential(value: str) -> None:
-    with pytest.raises(InvalidToken):
-        find_credential([f"Bearer {value}"], "", NAMES)
+    credential, _ = find_credential([f"Bearer {value}"], "", NAMES)
+    with pytest.raises(InvalidToken, match="malformed"):
+        check_shape(credential)
+
+
+@pytest.mark.parametrize("value", ["not a token", "kt_at_nope", "ключ"])
+def test_a_malformed_credential_in_the_query_is_no_api_key(value: str) -> None:
+    with pytest.raises(InvalidToken, match="Only API keys"):
+        find_credential([], f"api_key={value}", NAMES)
+
+
+def test_rfc6750_s2_1_a_secret_with_a_valid_check_but_no_b64token_is_malformed() -> None:
+    # Prefix, length and CRC-32 check are right; "!" is no b64token character.
+    head = API_KEY[:7] + "!" + API_KEY[8:-6]
+    forged = head + server_check(head)
+    assert shape_of(forged) is None
+    with pytest.raises(InvalidToken, match="malformed"):
+        check_shape(forged)
+
+
+def test_the_check_digits_agree_with_the_servers() -> None:
+    for _ in range(2000):
+        text = secrets.token_urlsafe(32)
+        assert _check(text) == server_check(text)
 
 
 def test_digests_are_keyed_stable_and_not_the_credential() -> None:

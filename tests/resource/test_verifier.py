@@ -5,6 +5,8 @@ blocking and on the async path."""
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -13,7 +15,7 @@ import jwt
 import pytest
 
 from keyturn.core.credentials import Kind, new_secret
-from keyturn.resource import AuthServerUnavailable, InvalidToken, Verifier
+from keyturn.resource import AuthServerUnavailable, InvalidToken, Verifier, _verifier
 
 from .fakes import ISSUER, RS_CLIENT_ID, RS_CLIENT_SECRET, FakeAuthServer, FakeClock, VerifyFunction, new_key
 
@@ -452,6 +454,80 @@ def test_negative_bounds_are_refused(option: str) -> None:
     options: dict[str, Any] = {option: -1}
     with pytest.raises(ValueError, match=option):
         Verifier(ISSUER, "id", "secret", **options)
+
+
+# ---- a JWT whose signature checked out is remembered, bounded like an introspection answer ----
+
+
+@pytest.fixture
+def jwt_reads(monkeypatch: pytest.MonkeyPatch) -> Counter[str]:
+    """How often the verifier parses a JWT's header and checks its signature."""
+    reads: Counter[str] = Counter()
+
+    def counted(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def call(*args: Any, **kwargs: Any) -> Any:
+            reads[name] += 1
+            return real(*args, **kwargs)
+
+        return call
+
+    monkeypatch.setattr(_verifier, "read_header", counted("header", _verifier.read_header))
+    monkeypatch.setattr(_verifier, "check_token", counted("signature", _verifier.check_token))
+    return reads
+
+
+def test_a_checked_jwt_is_remembered_for_cache_ttl_and_no_longer(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction, jwt_reads: Counter[str]
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=10)
+    token = auth_server.jwt(ttl=3600)
+    verify(verifier, token)
+    fake_clock.advance(9.9)
+    assert verify(verifier, token).scopes == {"sms", "balance"}
+    # Known by its digest: neither parsed nor checked again.
+    assert jwt_reads == {"header": 1, "signature": 1}
+    fake_clock.advance(0.1)
+    verify(verifier, token)
+    assert jwt_reads == {"header": 2, "signature": 2}
+
+
+def test_a_remembered_jwt_is_never_accepted_past_its_exp(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=10)
+    token = auth_server.jwt(ttl=5)
+    verify(verifier, token)
+    fake_clock.advance(5)
+    with pytest.raises(InvalidToken, match="expired"):
+        verify(verifier, token)
+
+
+def test_a_remembered_jwt_is_refused_once_its_key_is_withdrawn(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=60, jwks_refresh_interval=10)
+    old = auth_server.jwt()
+    verify(verifier, old)
+    auth_server.keys = [new_key("key-2")]  # key-1 withdrawn, key-2 in
+    fake_clock.advance(10)
+    verify(verifier, auth_server.jwt())  # an unknown kid: the JWKS is fetched again
+    with pytest.raises(InvalidToken):
+        verify(verifier, old)  # within cache_ttl, but its key is gone
+
+
+def test_a_remembered_jwt_waits_for_a_due_jwks_refresh(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=3600, jwks_max_age=300)
+    token = auth_server.jwt(ttl=7200)
+    verify(verifier, token)
+    auth_server.keys = [new_key("key-2")]  # key-1 retired
+    fake_clock.advance(299)
+    assert verify(verifier, token).sub == "7"
+    fake_clock.advance(1)
+    with pytest.raises(InvalidToken):
+        verify(verifier, token)
+    assert auth_server.calls[JWKS] == 2
 
 
 # ---- concurrency: one fetch for many waiting requests ----

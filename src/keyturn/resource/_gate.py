@@ -50,13 +50,14 @@ class Gate:
     def is_public(self, path: str) -> bool:
         return path in self._public_exact or path.startswith(self._public_prefixes)
 
-    def credential(self, authorization: Iterable[str], query_string: str) -> tuple[str, Shape]:
-        """The request's one credential and its shape (checked once, here)."""
+    def credential(self, authorization: Iterable[str], query_string: str) -> tuple[str, Shape | None]:
+        """The request's one credential, and its shape if it came in the query (see
+        :func:`find_credential`; the verifier checks the others')."""
         return find_credential(authorization, query_string, self.query_parameters)
 
     def check_scopes(self, principal: Principal) -> Principal:
         """The scopes every protected path of this middleware needs."""
-        return require(principal, self.scopes)
+        return require(principal, self.scopes) if self.scopes else principal
 
     def refusal(self, exc: AuthError) -> ErrorResponse:
         if isinstance(exc, AuthServerUnavailable):
@@ -68,7 +69,7 @@ class Gate:
 
 def require(principal: Principal, needed: tuple[str, ...]) -> Principal:
     """``principal`` if it carries every scope in ``needed``; InsufficientScope otherwise."""
-    if not principal.has_scopes(*needed):
+    if not principal.scopes.issuperset(needed):
         # RFC 6750 §3.1: the scope attribute names "the scope necessary to access the
         # protected resource"; all of it, not only what is missing.
         raise InsufficientScope(needed, detail=f"missing {' '.join(principal.missing_scopes(*needed))}")

@@ -32,7 +32,7 @@ class Principal:
     claims: Mapping[str, Any] = field(default_factory=dict, repr=False, compare=False)
 
     def has_scopes(self, *needed: str) -> bool:
-        return all(scope in self.scopes for scope in needed)
+        return self.scopes.issuperset(needed)
 
     def missing_scopes(self, *needed: str) -> tuple[str, ...]:
         return tuple(scope for scope in needed if scope not in self.scopes)

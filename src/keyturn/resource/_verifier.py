@@ -10,13 +10,13 @@ seconds only. An authorization server that cannot be asked means 503, never "acc
 from __future__ import annotations
 
 import logging
-import time
-from typing import Protocol
+from time import monotonic, time
+from typing import NamedTuple, Protocol
 
 import httpx
 
 from ._cache import TTLCache
-from ._credentials import Digester, Shape, shape_of
+from ._credentials import Digester, Shape, check_shape
 from ._discovery import Metadata, json_object, parse_metadata, well_known_url
 from ._errors import AuthServerUnavailable, InvalidToken
 from ._http import AsyncHttp, SyncHttp
@@ -44,11 +44,18 @@ class Clock(Protocol):
 
 
 class SystemClock:
-    def time(self) -> float:
-        return time.time()
+    # The C functions themselves: read on every request, they need no Python frame.
+    time = staticmethod(time)
+    monotonic = staticmethod(monotonic)
 
-    def monotonic(self) -> float:
-        return time.monotonic()
+
+class _Accepted(NamedTuple):
+    """A cached positive answer for one credential."""
+
+    principal: Principal
+    #: The JWKS key a JWT's signature was checked with (None: an introspection answer
+    #: alone): the answer counts only while that key is published.
+    kid: str | None
 
 
 class Verifier:
@@ -104,7 +111,7 @@ class Verifier:
         self._authorization = basic_credentials(client_id, client_secret)
         self._clock: Clock = clock or SystemClock()
         self._digest = Digester()
-        self._accepted: TTLCache[Principal] = TTLCache(cache_max_entries, self._clock.monotonic)
+        self._accepted: TTLCache[_Accepted] = TTLCache(cache_max_entries, self._clock.monotonic)
         # Separate, so that a flood of bad credentials cannot evict the good ones.
         self._refused: TTLCache[str] = TTLCache(negative_cache_max_entries, self._clock.monotonic)
         self._keys = KeySet(
@@ -118,10 +125,19 @@ class Verifier:
 
     def verify(self, credential: str, shape: Shape | None = None) -> Principal:
         """The principal behind ``credential``; raises an :class:`AuthError` otherwise.
-        ``shape``: what ``find_credential`` found it to be (checked here when omitted)."""
-        shape = shape or _shape(credential)
+        ``shape``: what ``find_credential`` found it to be (when omitted, checked here for
+        a credential the cache does not know)."""
+        key = self._digest(credential)
+        # A credential accepted within cache_ttl is known by its digest alone: its shape,
+        # header and signature were checked then, and no authorization server is asked.
+        known = self._recall(key)
+        if known is not None:
+            return known
+        shape = shape or check_shape(credential)
+        kid: str | None = None
         if shape is Shape.JWT:
             header = read_header(credential)
+            kid = header.kid
             if self._keys.wants_refresh(header.kid):
                 with self._sync.lock:
                     if self._keys.wants_refresh(header.kid):
@@ -132,20 +148,13 @@ class Verifier:
                         except AuthServerUnavailable as exc:
                             outcome = exc
                         self._use_jwks(header.kid, outcome)
-            if not self.introspect_jwts:
-                checked = self._checked_jwt(credential, header)
-                if checked is not None:
-                    return checked
             principal = self._check_jwt(credential, header)
             if not self.introspect_jwts:
-                return principal
-        key = self._digest(credential)
-        cached = self._cached(key)
-        if cached is not None:
-            return cached
+                return self._remember_jwt(key, principal, header.kid)
+        self._raise_if_refused(key)
         endpoint = self._introspection_endpoint(self._metadata_sync())
         response = self._sync.send(introspection_request(endpoint, self._authorization, credential))
-        return self._remember(key, response)
+        return self._remember(key, response, kid)
 
     def _metadata_sync(self) -> Metadata:
         if self._metadata is None:
@@ -163,9 +172,15 @@ class Verifier:
 
     async def averify(self, credential: str, shape: Shape | None = None) -> Principal:
         """:meth:`verify` without blocking the event loop."""
-        shape = shape or _shape(credential)
+        key = self._digest(credential)
+        known = self._recall(key)
+        if known is not None:
+            return known
+        shape = shape or check_shape(credential)
+        kid: str | None = None
         if shape is Shape.JWT:
             header = read_header(credential)
+            kid = header.kid
             if self._keys.wants_refresh(header.kid):
                 metadata = await self._metadata_async()
                 async with self._async.keys_lock:
@@ -177,20 +192,13 @@ class Verifier:
                         except AuthServerUnavailable as exc:
                             outcome = exc
                         self._use_jwks(header.kid, outcome)
-            if not self.introspect_jwts:
-                checked = self._checked_jwt(credential, header)
-                if checked is not None:
-                    return checked
             principal = self._check_jwt(credential, header)
             if not self.introspect_jwts:
-                return principal
-        key = self._digest(credential)
-        cached = self._cached(key)
-        if cached is not None:
-            return cached
+                return self._remember_jwt(key, principal, header.kid)
+        self._raise_if_refused(key)
         endpoint = self._introspection_endpoint(await self._metadata_async())
         response = await self._async.send(introspection_request(endpoint, self._authorization, credential))
-        return self._remember(key, response)
+        return self._remember(key, response, kid)
 
     async def _metadata_async(self) -> Metadata:
         if self._metadata is None:
@@ -224,61 +232,54 @@ class Verifier:
         key = self._keys.get(header.kid)
         if key is None:
             raise InvalidToken(detail=f"unknown kid {header.kid!r}")
-        now = self._clock.time()
-        principal = check_token(
-            token, header, key, issuer=self.issuer, audience=self.audience, now=now, leeway=self.leeway
+        return check_token(
+            token, header, key, issuer=self.issuer, audience=self.audience, now=self._clock.time(), leeway=self.leeway
         )
-        if not self.introspect_jwts:
-            # A signature checked once need not be checked again for cache_ttl seconds
-            # (never past exp, and only while its key is still published): the same
-            # bound as an introspection answer.
-            ttl = self.cache_ttl if principal.expires_at is None else min(self.cache_ttl, principal.expires_at - now)
-            if ttl > 0:
-                self._accepted.put(self._digest(token), principal, ttl)
+
+    def _recall(self, key: bytes) -> Principal | None:
+        """The cached principal of the credential with digest ``key``, if it still holds."""
+        accepted = self._accepted.get(key)
+        if accepted is None:
+            return None
+        principal, kid = accepted
+        # Never past the credential's own expiry, even within the cache lifetime.
+        if principal.expires_at is not None and principal.expires_at <= self._clock.time():
+            return None
+        # A checked signature counts only while its key is published: when the JWKS is due
+        # to be fetched again (it may have dropped the key), the token takes the long way.
+        if kid is not None and (self._keys.get(kid) is None or self._keys.wants_refresh(kid)):
+            return None
         return principal
 
-    def _checked_jwt(self, token: str, header: Header) -> Principal | None:
-        if self._keys.get(header.kid) is None:
-            return None
-        principal = self._accepted.get(self._digest(token))
-        if principal is not None and (principal.expires_at is None or principal.expires_at > self._clock.time()):
-            return principal
-        return None
-
-    def _cached(self, key: bytes) -> Principal | None:
-        principal = self._accepted.get(key)
-        # Never past the credential's own expiry, even within the cache lifetime.
-        if principal is not None and (principal.expires_at is None or principal.expires_at > self._clock.time()):
-            return principal
+    def _raise_if_refused(self, key: bytes) -> None:
         reason = self._refused.get(key)
         if reason is not None:
             raise InvalidToken(detail=f"{reason} (cached)")
-        return None
 
-    def _remember(self, key: bytes, response: httpx.Response) -> Principal:
+    def _remember_jwt(self, key: bytes, principal: Principal, kid: str) -> Principal:
+        # A signature checked once need not be checked again for cache_ttl seconds (never
+        # past exp, and only while its key is published): the bound of an introspection answer.
+        self._accepted.put(key, _Accepted(principal, kid), self._ttl(principal))
+        return principal
+
+    def _remember(self, key: bytes, response: httpx.Response, kid: str | None) -> Principal:
         body = json_object(response, "introspection")
-        now = self._clock.time()
-        principal, reason = principal_from(body, issuer=self.issuer, audience=self.audience, now=now)
+        principal, reason = principal_from(body, issuer=self.issuer, audience=self.audience, now=self._clock.time())
         if principal is None:
             self._refused.put(key, reason, self.negative_cache_ttl)
             raise InvalidToken(detail=reason)
-        ttl = self.cache_ttl
-        if principal.expires_at is not None:
-            ttl = min(ttl, principal.expires_at - now)
-        self._accepted.put(key, principal, ttl)
+        self._accepted.put(key, _Accepted(principal, kid), self._ttl(principal))
         return principal
+
+    def _ttl(self, principal: Principal) -> float:
+        if principal.expires_at is None:
+            return self.cache_ttl
+        return min(self.cache_ttl, principal.expires_at - self._clock.time())
 
     def _introspection_endpoint(self, metadata: Metadata) -> str:
         if metadata.introspection_endpoint is None:
             raise AuthServerUnavailable(detail="the metadata names no introspection_endpoint")
         return metadata.introspection_endpoint
-
-
-def _shape(credential: str) -> Shape:
-    shape = shape_of(credential)
-    if shape is None:
-        raise InvalidToken("The credential is malformed.")
-    return shape
 
 
 def _jwks_request(metadata: Metadata) -> httpx.Request:
