@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import itertools
+import os
 import secrets
 import time
 from dataclasses import dataclass
@@ -49,11 +51,23 @@ def audit_issuance(ctx: Context, client: Client, account_id: int, grant: str, gr
 
 
 def new_grant_id() -> str:
-    """A new token family's id: the time in milliseconds, then 64 random bits. Time
-    first, so that new families append to the grant_id index rather than land on a
-    random page of it (on SQLite a third of the cost of writing a token, measured).
-    Not a secret: it appears in audit events."""
-    return f"{time.time_ns() // 1_000_000:012x}{secrets.token_hex(8)}"
+    """A new token family's id: the time in milliseconds, this process's random prefix,
+    and a counter. Time first, so that new families append to the grant_id index rather
+    than land on a random page of it (on SQLite a third of the cost of writing a token,
+    measured); prefix and counter make it unique without a system call per id. Not a
+    secret: it appears in audit events."""
+    return f"{time.time_ns() // 1_000_000:012x}{_grant_prefix}{next(_grant_sequence) & 0xFFFFFFFF:08x}"
+
+
+def _new_grant_prefix() -> None:
+    global _grant_prefix, _grant_sequence
+    _grant_prefix, _grant_sequence = secrets.token_hex(8), itertools.count()
+
+
+_grant_prefix, _grant_sequence = "", itertools.count()
+_new_grant_prefix()
+# A forked worker must not hand out its parent's ids.
+os.register_at_fork(after_in_child=_new_grant_prefix)
 
 
 def token_format(ctx: Context, client: Client) -> str:

@@ -205,7 +205,7 @@ class HotPath:
         )
         self._local = threading.local()
         self._units: list[_Unit] = []
-        self._batch: asyncio.Future[frozenset[Deferred]] | None = None
+        self._batch: _Batch | None = None
         self._writer: asyncio.Task[None] | None = None
 
     # ---- group commit ----
@@ -248,16 +248,14 @@ class HotPath:
         self._units.append(unit)
         if self._batch is None:
             loop = asyncio.get_running_loop()
-            self._batch = loop.create_future()
-            # Nobody awaits a failed request's batch: its outcome is not an error.
-            self._batch.add_done_callback(_consume_outcome)
+            self._batch = _Batch()
             if self.sqlite:
                 loop.call_soon(self._write_batch)
             elif self._writer is None:
                 self._writer = loop.create_task(self._write_batches())
         handle.batch = self._batch
 
-    def _take_batch(self) -> tuple[list[_Unit], asyncio.Future[frozenset[Deferred]]]:
+    def _take_batch(self) -> tuple[list[_Unit], _Batch]:
         units, batch = self._units, self._batch
         self._units, self._batch = [], None
         assert batch is not None
@@ -268,9 +266,9 @@ class HotPath:
         try:
             lost = self._commit(units)
         except Exception as exc:  # every waiting request gets the error, none hangs
-            batch.set_exception(exc)
+            batch.finish(error=exc)
             return
-        batch.set_result(lost)
+        batch.finish(lost)
 
     async def _write_batches(self) -> None:
         loop = asyncio.get_running_loop()
@@ -280,9 +278,9 @@ class HotPath:
                 try:
                     lost = await loop.run_in_executor(None, self._commit, units)
                 except Exception as exc:
-                    batch.set_exception(exc)
+                    batch.finish(error=exc)
                 else:
-                    batch.set_result(lost)
+                    batch.finish(lost)
         finally:
             self._writer = None
 
@@ -514,9 +512,23 @@ def _claim_key(unit: _Unit) -> bytes:
     return unit.claim_key
 
 
-def _consume_outcome(batch: asyncio.Future[frozenset[Deferred]]) -> None:
-    if not batch.cancelled():
-        batch.exception()
+class _Batch:
+    """One group commit's outcome, and the requests waiting for it. Each waits on a
+    future of its own: a request that gives up (its task cancelled) cancels only that."""
+
+    __slots__ = ("done", "error", "lost", "waiters")
+
+    def __init__(self) -> None:
+        self.done = False
+        self.error: Exception | None = None
+        self.lost: frozenset[Deferred] = frozenset()
+        self.waiters: list[asyncio.Future[None]] = []
+
+    def finish(self, lost: frozenset[Deferred] = frozenset(), error: Exception | None = None) -> None:
+        self.done, self.lost, self.error = True, lost, error
+        for waiter in self.waiters:
+            if not waiter.done():
+                waiter.set_result(None)
 
 
 @dataclasses.dataclass(frozen=True, slots=True)
@@ -535,13 +547,19 @@ class Deferred:
 
     def __init__(self) -> None:
         self.unit = _Unit(self)
-        self.batch: asyncio.Future[frozenset[Deferred]] | None = None
+        self.batch: _Batch | None = None
 
     async def committed(self) -> None:
         """Returns once the request's writes are durable; raises :class:`ClaimLost`
         when its claim lost (then nothing of it was written)."""
-        if self.batch is not None:
-            # Shielded: one request giving up must not cancel the others' commit.
-            lost = await asyncio.shield(self.batch)
-            if self in lost:
-                raise ClaimLost
+        batch = self.batch
+        if batch is None:
+            return
+        if not batch.done:
+            waiter = asyncio.get_running_loop().create_future()
+            batch.waiters.append(waiter)
+            await waiter
+        if batch.error is not None:
+            raise batch.error
+        if self in batch.lost:
+            raise ClaimLost
