@@ -4,19 +4,20 @@ core's answer; errors go through the app's one error path."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
-
-import anyio
 
 from keyturn.core import introspection, revocation, token_endpoint
 from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
+from keyturn.core.models import Account
 from keyturn.core.params import Params, parse_form
 from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.core.principals import Principal, resolve
@@ -45,8 +46,9 @@ class Blocking:
         hot = getattr(store, "hot", None)
         self._hot: HotPath | None = hot if isinstance(hot, HotPath) else None
         # As many threads as pooled connections: more would wait for a connection, or
-        # open (and close again) one of their own.
-        self._threads = anyio.CapacityLimiter(POSTGRES_POOL_SIZE)
+        # open (and close again) one of their own. A plain executor: anyio's
+        # to_thread cost a fifth more CPU per request (measured on introspection).
+        self._threads = ThreadPoolExecutor(POSTGRES_POOL_SIZE, thread_name_prefix="keyturn-db")
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(func, *args, **kwargs)
@@ -73,7 +75,7 @@ class Blocking:
         raise StoreUnavailable("a request lost its claim repeatedly")
 
     async def _in_thread(self, call: Callable[[], T]) -> T:
-        return await anyio.to_thread.run_sync(call, limiter=self._threads)
+        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
@@ -118,10 +120,7 @@ class ProtocolEndpoints:
     async def me(self, request: Request, receive: Receive, send: Send) -> None:
         try:
             presented = self._bearer_or_api_key(request)
-            principal = await self.blocking(self._principal, presented)
-            account = await self.blocking(self.ctx.accounts.get, principal.account_id)
-            if account is None or account.disabled:
-                raise InvalidToken(detail="the account behind the credential is gone or disabled")
+            principal, account = await self.blocking(self._principal, presented)
         except OAuthError as exc:
             if isinstance(exc, RateLimited):
                 self.metrics.inc("keyturn_rate_limited_total", (("limit", "api_key"),))
@@ -163,13 +162,17 @@ class ProtocolEndpoints:
             raise InvalidRequest("Send the credential once: in the Authorization header or the query, not both.")
         return found[0] if found else None
 
-    def _principal(self, presented: str | None) -> Principal:
+    def _principal(self, presented: str | None) -> tuple[Principal, Account]:
+        """The credential's principal and its account, in one call (one thread hop)."""
         if presented is None:
             raise _NoCredential
         principal = resolve(self.ctx, presented)
         if principal is None:
             raise InvalidToken("The access token or API key is invalid, expired or revoked.")
-        return principal
+        account = self.ctx.accounts.get(principal.account_id)
+        if account is None or account.disabled:
+            raise InvalidToken(detail="the account behind the credential is gone or disabled")
+        return principal, account
 
 
 class _NoCredential(InvalidToken):
