@@ -31,7 +31,8 @@ log = logging.getLogger("keyturn.web")
 T = TypeVar("T")
 _FORM = b"application/x-www-form-urlencoded"
 _JSON = b"application/json"
-#: A request whose claim lost runs again and then sees the claim: two runs are enough.
+#: A request whose claim lost runs again and then sees the claim, so a second run
+#: settles it; the third is a margin, not an expected path.
 _RUNS = 3
 
 
