@@ -94,9 +94,9 @@ async def test_racing_refreshes_commit_one_rotation_and_all_get_its_pair(
     batches: list[int] = []
     commit = HotPath._commit
 
-    def counting(self: HotPath, units: Any, chunk: int = 64) -> Any:
+    def counting(self: HotPath, units: Any) -> Any:
         batches.append(len(units))
-        return commit(self, units, chunk)
+        return commit(self, units)
 
     monkeypatch.setattr(HotPath, "_commit", counting)
     responses = await _together(

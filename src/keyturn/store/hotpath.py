@@ -65,11 +65,6 @@ CODE_COLUMNS = (
     "expires_at",
     "consumed_at",
 )
-#: PostgreSQL's types of TOKEN_COLUMNS, for typed VALUES rows.
-_PG_TOKEN_TYPES = (
-    *("bytea", "varchar", "varchar", "integer", "text", "varchar", "bytea"),
-    *("bigint", "bigint", "bigint", "bigint", "bytea"),
-)
 API_KEY_COLUMNS = (
     "id",
     "key_hash",
@@ -187,15 +182,6 @@ class HotPath:
             f"UPDATE tokens SET rotated_at = {mark}, retry_blob = {mark} "  # noqa: S608 - constant names
             f"WHERE token_hash = {mark} AND rotated_at IS NULL AND revoked_at IS NULL"
         )
-        if not self.sqlite:
-            # PostgreSQL: claim and insert in one statement, so one round trip.
-            typed = "(" + ", ".join(f"%s::{kind}" for kind in _PG_TOKEN_TYPES) + ")"
-            self._rotate_pg = (
-                f"WITH claimed AS ({self._claim_rotation} RETURNING 1) "  # noqa: S608 - constant names
-                f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) SELECT * FROM (VALUES {{rows}}) AS new "
-                "WHERE EXISTS (SELECT 1 FROM claimed)"
-            )
-            self._typed_token_values = typed
         self._select_session = (
             f"SELECT session_hash, account_id, created_at, expires_at FROM sessions WHERE session_hash = {mark}"  # noqa: S608
         )
@@ -215,10 +201,6 @@ class HotPath:
         """The request this thread is collecting writes for, if any."""
         unit: _Unit | None = getattr(self._local, "unit", None)
         return unit
-
-    @property
-    def deferring(self) -> bool:
-        return self._unit is not None
 
     def collect(self, func: Callable[[], T]) -> Outcome[T]:
         """Runs ``func`` (one request's synchronous work, in any thread) collecting its
@@ -284,7 +266,7 @@ class HotPath:
         finally:
             self._writer = None
 
-    def _commit(self, units: Sequence[_Unit], chunk: int = 64) -> frozenset[Deferred]:
+    def _commit(self, units: Sequence[_Unit]) -> frozenset[Deferred]:
         """One transaction for every queued request; returns the requests whose claim
         another request (or another process) had made first: none of their writes is
         kept."""
@@ -292,33 +274,43 @@ class HotPath:
         rows: list[Token] = []
         codes: list[tuple[Any, ...]] = []
         audit: list[tuple[Any, ...]] = []
+        with self._transaction() as cursor:
+            # Claims in key order, so that two processes' batches cannot deadlock on each
+            # other's rows; within one key, first come first served.
+            for unit in sorted(units, key=lambda unit: unit.claim_key):
+                if unit.claim is not None:
+                    cursor.execute(*unit.claim)
+                    if cursor.rowcount != 1:
+                        lost.add(unit.handle)
+                        continue
+                rows.extend(unit.tokens)
+                codes.extend(unit.codes)
+                audit.extend(unit.audit)
+            self._insert_token_rows(cursor, rows)
+            if codes:
+                cursor.executemany(self._insert_code, codes)
+            if audit:
+                cursor.executemany(self._insert_audit, audit)
+        return frozenset(lost)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[Any]:
+        """A cursor inside one transaction (SQLite: taking the write lock at once)."""
         with self._autocommit() as cursor:
             cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
             try:
-                # Claims in key order, so that two processes' batches cannot deadlock on
-                # each other's rows; within one key, first come first served.
-                for unit in sorted(units, key=_claim_key):
-                    if unit.claim is not None:
-                        cursor.execute(*unit.claim)
-                        if cursor.rowcount != 1:
-                            lost.add(unit.handle)
-                            continue
-                    rows.extend(unit.tokens)
-                    codes.extend(unit.codes)
-                    audit.extend(unit.audit)
-                for offset in range(0, len(rows), chunk):
-                    part = rows[offset : offset + chunk]
-                    sql = self._insert_tokens + ", ".join([self._token_values] * len(part))
-                    cursor.execute(sql, [value for token in part for value in token_row(token)])
-                if codes:
-                    cursor.executemany(self._insert_code, codes)
-                if audit:
-                    cursor.executemany(self._insert_audit, audit)
+                yield cursor
             except BaseException:
                 cursor.execute("ROLLBACK")
                 raise
             cursor.execute("COMMIT")
-        return frozenset(lost)
+
+    def _insert_token_rows(self, cursor: Any, tokens: Sequence[Token], chunk: int = 64) -> None:
+        """Multi-row INSERTs of at most ``chunk`` rows each."""
+        for offset in range(0, len(tokens), chunk):
+            part = tokens[offset : offset + chunk]
+            sql = self._insert_tokens + ", ".join([self._token_values] * len(part))
+            cursor.execute(sql, [value for token in part for value in token_row(token)])
 
     def _autocommit(self) -> AbstractContextManager[Any]:
         """A cursor in autocommit mode; database errors become Conflict or StoreUnavailable."""
@@ -385,10 +377,8 @@ class HotPath:
         if unit is not None:
             unit.tokens.extend(tokens)
             return
-        sql = self._insert_tokens + ", ".join([self._token_values] * len(tokens))
-        params = [value for token in tokens for value in token_row(token)]
         with self._autocommit() as cursor:
-            cursor.execute(sql, params)
+            self._insert_token_rows(cursor, tokens, chunk=max(len(tokens), 1))  # one statement
 
     def record(self, event: tuple[Any, ...]) -> bool:
         """Queues an audit row (at, kind, account_id, client_id, detail JSON) inside
@@ -425,22 +415,11 @@ class HotPath:
             self._claim(unit, self._claim_rotation, claim, token_hash)
             unit.tokens.extend(new_tokens)
             return True
-        with self._autocommit() as cursor:
-            if not self.sqlite and new_tokens:
-                sql = self._rotate_pg.replace("{rows}", ", ".join([self._typed_token_values] * len(new_tokens)))
-                cursor.execute(sql, [*claim, *(value for token in new_tokens for value in token_row(token))])
-                return bool(cursor.rowcount == len(new_tokens))
-            cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
-            try:
-                cursor.execute(self._claim_rotation, claim)
-                claimed = bool(cursor.rowcount == 1)
-                if claimed and new_tokens:
-                    sql = self._insert_tokens + ", ".join([self._token_values] * len(new_tokens))
-                    cursor.execute(sql, [value for token in new_tokens for value in token_row(token)])
-            except BaseException:
-                cursor.execute("ROLLBACK")
-                raise
-            cursor.execute("COMMIT")
+        with self._transaction() as cursor:
+            cursor.execute(self._claim_rotation, claim)
+            claimed = bool(cursor.rowcount == 1)
+            if claimed:
+                self._insert_token_rows(cursor, new_tokens)
         return claimed
 
     def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
@@ -506,10 +485,6 @@ class _Unit:
         self.tokens: list[Token] = []
         self.codes: list[tuple[Any, ...]] = []
         self.audit: list[tuple[Any, ...]] = []
-
-
-def _claim_key(unit: _Unit) -> bytes:
-    return unit.claim_key
 
 
 class _Batch:
