@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: serve test lint typecheck unit chromium clean
+.PHONY: serve test lint typecheck unit chromium bench-tools clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -23,11 +23,15 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP) chromium
+unit: $(STAMP) chromium bench-tools
 	$(BIN)/pytest
 
 chromium:  ## Debian's chromium, for the browser tests
-	./scripts/ensure-chromium
+	./scripts/ensure-debian-package chromium chromium "the browser tests"
+
+bench-tools:  ## wrk and node oidc-provider, for the benchmark harness's quick mode in the suite
+	./scripts/ensure-debian-package wrk wrk "the benchmark harness"
+	[ -d bench/oidc-provider/node_modules/oidc-provider ] || npm ci --prefix bench/oidc-provider --no-audit --no-fund --silent
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -69,7 +69,7 @@ def assert_measured(result: dict[str, Any]) -> None:
 
 def test_quick_mode_measures_every_keyturn_workload_and_the_limit(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install wrk): the harness drives the load with it")
+        pytest.fail("wrk is missing: run `make bench-tools` (make test does); the harness drives the load with it")
     results = run_quick(tmp_path, "--servers", "keyturn,limit")
 
     by_server = {(r["workload"], r["server"]): r for r in results}
@@ -103,11 +103,9 @@ def test_the_unprotected_baseline_is_the_same_endpoint_without_keyturn_middlewar
 
 def test_quick_mode_measures_oidc_provider_for_comparison(tmp_path: Path) -> None:
     if shutil.which("wrk") is None:
-        pytest.skip("wrk is not installed (apt-get install wrk): the harness drives the load with it")
-    if shutil.which("node") is None:
-        pytest.skip("node is not installed: the oidc-provider comparison runs on node")
+        pytest.fail("wrk is missing: run `make bench-tools` (make test does); the harness drives the load with it")
     if not (ROOT / "bench" / "oidc-provider" / "node_modules" / "oidc-provider").is_dir():
-        pytest.skip("oidc-provider is not installed: run `npm ci` in bench/oidc-provider (bench/run does it)")
+        pytest.fail("oidc-provider is missing: run `make bench-tools` (make test does; it needs node and npm)")
     results = run_quick(tmp_path, "--servers", "oidc-provider", "--only", ",".join(sorted(OIDC_PROVIDER_WORKLOADS)))
 
     assert {r["workload"] for r in results} == OIDC_PROVIDER_WORKLOADS

@@ -106,7 +106,7 @@ def browser() -> Iterator[Any]:
     # Module scope: Playwright's sync API keeps an event loop running while it lives,
     # which would break later tests that start their own (asyncio.run).
     if not Path(CHROMIUM).exists():
-        pytest.fail("Debian's chromium is missing: run ./scripts/ensure-chromium (make test does)")
+        pytest.fail("Debian's chromium is missing: run `make chromium` (make test does)")
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as playwright:
