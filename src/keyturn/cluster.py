@@ -129,7 +129,7 @@ class Invalidations:
         warned = False
         while not self._stop.is_set():
             try:
-                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call]
+                pubsub = self._redis.pubsub(ignore_subscribe_messages=True)  # type: ignore[no-untyped-call, unused-ignore]  # typed from redis 8 on
                 pubsub.subscribe(CHANNEL)
                 if warned:
                     log.warning("Redis is back: cache invalidations flow again")
