@@ -27,10 +27,10 @@ unit: $(STAMP) chromium bench-tools
 	$(BIN)/pytest
 
 chromium:  ## Debian's chromium, for the browser tests
-	./scripts/ensure-debian-package chromium chromium "the browser tests"
+	./scripts/ensure-debian-package /usr/bin/chromium chromium "the browser tests"
 
 bench-tools:  ## wrk and node oidc-provider, for the benchmark harness's quick mode in the suite
-	./scripts/ensure-debian-package wrk wrk "the benchmark harness"
+	./scripts/ensure-debian-package /usr/bin/wrk wrk "the benchmark harness's tests"
 	[ -d bench/oidc-provider/node_modules/oidc-provider ] || npm ci --prefix bench/oidc-provider --no-audit --no-fund --silent
 
 clean:

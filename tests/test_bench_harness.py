@@ -54,6 +54,11 @@ def run_quick(tmp_path: Path, *args: str) -> list[dict[str, Any]]:
     return results
 
 
+def require_wrk() -> None:
+    if shutil.which("wrk") is None:
+        pytest.fail("wrk is missing: run `make bench-tools` (make test does); the harness drives the load with it")
+
+
 def assert_measured(result: dict[str, Any]) -> None:
     name = f"{result['workload']} on {result['label']}"
     assert result["failed"] is None, f"{name} failed: {result['failed']}"
@@ -68,8 +73,7 @@ def assert_measured(result: dict[str, Any]) -> None:
 
 
 def test_quick_mode_measures_every_keyturn_workload_and_the_limit(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is missing: run `make bench-tools` (make test does); the harness drives the load with it")
+    require_wrk()
     results = run_quick(tmp_path, "--servers", "keyturn,limit")
 
     by_server = {(r["workload"], r["server"]): r for r in results}
@@ -102,8 +106,7 @@ def test_the_unprotected_baseline_is_the_same_endpoint_without_keyturn_middlewar
 
 
 def test_quick_mode_measures_oidc_provider_for_comparison(tmp_path: Path) -> None:
-    if shutil.which("wrk") is None:
-        pytest.fail("wrk is missing: run `make bench-tools` (make test does); the harness drives the load with it")
+    require_wrk()
     if not (ROOT / "bench" / "oidc-provider" / "node_modules" / "oidc-provider").is_dir():
         pytest.fail("oidc-provider is missing: run `make bench-tools` (make test does; it needs node and npm)")
     results = run_quick(tmp_path, "--servers", "oidc-provider", "--only", ",".join(sorted(OIDC_PROVIDER_WORKLOADS)))
