@@ -16,10 +16,13 @@ thousands of tokens a second without weakening durability.
 
 A request may also queue one claim: the conditional UPDATE that makes an authorization
 code or a refresh token its own (``WHERE consumed_at IS NULL``, ``WHERE rotated_at IS
-NULL``). The batch runs each claim before that request's inserts; a claim that changes
-no row means another request got there first, and that request's writes are skipped and
-it is told so (:class:`ClaimLost`) so that it can run again and see the claim. Claims
-stay atomic across processes, since they are decided by the database.
+NULL``). The batch runs the claims before the inserts; a claim that changes no row means
+another request got there first, and that request's writes are skipped and it is told
+so (:class:`ClaimLost`) so that it can run again and see the claim. Claims stay atomic
+across processes, since they are decided by the database. On PostgreSQL one statement
+claims all the rows of one kind (codes, refresh tokens) of a batch, and the batch is
+pipelined: it costs two round trips (claims; inserts and COMMIT), however many requests
+it holds.
 """
 
 from __future__ import annotations
@@ -174,13 +177,19 @@ class HotPath:
         code_key = f"code_hash = {mark} AND client_id = {mark}"
         self._select_code = f"SELECT {', '.join(CODE_COLUMNS)} FROM authorization_codes WHERE {code_key}"  # noqa: S608 - constant names
         # The two claims: whoever changes the row first owns the code, or the rotation.
-        self._claim_code = (
-            f"UPDATE authorization_codes SET consumed_at = {mark} "  # noqa: S608 - constant names
-            f"WHERE {code_key} AND consumed_at IS NULL"
+        self._claim_code = _Claim(
+            "authorization_codes",
+            sets=(("consumed_at", "bigint"),),
+            match=(("code_hash", "bytea"), ("client_id", "text")),
+            unset=("consumed_at",),
+            mark=mark,
         )
-        self._claim_rotation = (
-            f"UPDATE tokens SET rotated_at = {mark}, retry_blob = {mark} "  # noqa: S608 - constant names
-            f"WHERE token_hash = {mark} AND rotated_at IS NULL AND revoked_at IS NULL"
+        self._claim_rotation = _Claim(
+            "tokens",
+            sets=(("rotated_at", "bigint"), ("retry_blob", "bytea")),
+            match=(("token_hash", "bytea"),),
+            unset=("rotated_at", "revoked_at"),
+            mark=mark,
         )
         self._select_session = (
             f"SELECT session_hash, account_id, created_at, expires_at FROM sessions WHERE session_hash = {mark}"  # noqa: S608
@@ -274,18 +283,14 @@ class HotPath:
         rows: list[Token] = []
         codes: list[tuple[Any, ...]] = []
         audit: list[tuple[Any, ...]] = []
-        with self._transaction() as cursor:
-            # Claims in key order, so that two processes' batches cannot deadlock on each
-            # other's rows; within one key, first come first served.
-            for unit in sorted(units, key=lambda unit: unit.claim_key):
-                if unit.claim is not None:
-                    cursor.execute(*unit.claim)
-                    if cursor.rowcount != 1:
-                        lost.add(unit.handle)
-                        continue
-                rows.extend(unit.tokens)
-                codes.extend(unit.codes)
-                audit.extend(unit.audit)
+        with self._transaction(pipelined=not self.sqlite) as cursor:
+            for claim in (self._claim_code, self._claim_rotation):
+                lost.update(self._decide(cursor, claim, [unit for unit in units if unit.claim is claim]))
+            for unit in units:
+                if unit.handle not in lost:
+                    rows.extend(unit.tokens)
+                    codes.extend(unit.codes)
+                    audit.extend(unit.audit)
             self._insert_token_rows(cursor, rows)
             if codes:
                 cursor.executemany(self._insert_code, codes)
@@ -293,17 +298,55 @@ class HotPath:
                 cursor.executemany(self._insert_audit, audit)
         return frozenset(lost)
 
+    def _decide(self, cursor: Any, claim: _Claim, units: list[_Unit]) -> list[Deferred]:
+        """Runs one kind of claim for ``units``; returns the requests that lost. Rows are
+        claimed in key order, so that two processes' batches cannot deadlock on each
+        other's rows; within one key, first come first served (the others lose)."""
+        units.sort(key=lambda unit: unit.claim_key)
+        lost: list[Deferred] = []
+        first: dict[bytes, _Unit] = {}
+        for unit in units:
+            if unit.claim_key in first:
+                lost.append(unit.handle)
+            else:
+                first[unit.claim_key] = unit
+        if not first:
+            return lost
+        if self.sqlite:  # a statement costs microseconds here: one per claim
+            for unit in first.values():
+                cursor.execute(claim.one, unit.claim_params)
+                if cursor.rowcount != 1:
+                    lost.append(unit.handle)
+            return lost
+        cursor.execute(claim.many(len(first)), [value for unit in first.values() for value in unit.claim_params])
+        won = {bytes(row[0]) for row in cursor.fetchall()}
+        lost.extend(unit.handle for key, unit in first.items() if key not in won)
+        return lost
+
     @contextmanager
-    def _transaction(self) -> Iterator[Any]:
-        """A cursor inside one transaction (SQLite: taking the write lock at once)."""
+    def _transaction(self, pipelined: bool = False) -> Iterator[Any]:
+        """A cursor inside one transaction (SQLite: taking the write lock at once).
+        ``pipelined`` (PostgreSQL): statements are sent without waiting for each one's
+        result, until a result is fetched or the transaction ends: a batch of writes
+        costs one or two round trips, not one per statement."""
         with self._autocommit() as cursor:
-            cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+            if not pipelined:
+                cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
+                try:
+                    yield cursor
+                except BaseException:
+                    cursor.execute("ROLLBACK")
+                    raise
+                cursor.execute("COMMIT")
+                return
             try:
-                yield cursor
+                with cursor.connection.pipeline():
+                    cursor.execute("BEGIN")
+                    yield cursor
+                    cursor.execute("COMMIT")
             except BaseException:
-                cursor.execute("ROLLBACK")
+                cursor.execute("ROLLBACK")  # after the pipeline's end, so it runs
                 raise
-            cursor.execute("COMMIT")
 
     def _insert_token_rows(self, cursor: Any, tokens: Sequence[Token], chunk: int = 64) -> None:
         """Multi-row INSERTs of at most ``chunk`` rows each."""
@@ -398,11 +441,12 @@ class HotPath:
         return True
 
     @staticmethod
-    def _claim(unit: _Unit, sql: str, params: tuple[Any, ...], key: bytes) -> None:
+    def _claim(unit: _Unit, claim: _Claim, params: tuple[Any, ...]) -> None:
         if unit.claim is not None:
             raise RuntimeError("one claim per collected request")
-        unit.claim = (sql, params)
-        unit.claim_key = key
+        unit.claim = claim
+        unit.claim_params = params
+        unit.claim_key = params[len(claim.sets)]
 
     def rotate(self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]) -> bool:
         """Claims the refresh token (not rotated, not revoked) and saves its successors,
@@ -412,11 +456,11 @@ class HotPath:
         claim = (now, retry_blob, token_hash)
         unit = self._unit
         if unit is not None:
-            self._claim(unit, self._claim_rotation, claim, token_hash)
+            self._claim(unit, self._claim_rotation, claim)
             unit.tokens.extend(new_tokens)
             return True
         with self._transaction() as cursor:
-            cursor.execute(self._claim_rotation, claim)
+            cursor.execute(self._claim_rotation.one, claim)
             claimed = bool(cursor.rowcount == 1)
             if claimed:
                 self._insert_token_rows(cursor, new_tokens)
@@ -429,7 +473,7 @@ class HotPath:
         unit = self._unit
         with self._autocommit() as cursor:
             if unit is None:
-                cursor.execute(self._claim_code, (now, *key))
+                cursor.execute(self._claim_code.one, (now, *key))
                 claimed = bool(cursor.rowcount == 1)
             cursor.execute(self._select_code, key)
             rows = cursor.fetchall()
@@ -440,7 +484,7 @@ class HotPath:
             return code, not claimed
         if code.consumed_at is not None:
             return code, True
-        self._claim(unit, self._claim_code, (now, *key), code_hash)
+        self._claim(unit, self._claim_code, (now, *key))
         return dataclasses.replace(code, consumed_at=now), False
 
     def find_token(self, token_hash: bytes) -> Token | None:
@@ -473,14 +517,61 @@ class ClaimLost(Exception):
     run again, and will now see the claim."""
 
 
+class _Claim:
+    """A conditional UPDATE that makes a row a request's own: whoever changes the row
+    first owns it. Its parameters, per row: the new values of ``sets``, then the values
+    of ``match`` (the first is the table's primary key, the claim's key). ``one`` claims
+    one row; ``many(n)`` (PostgreSQL) claims n rows in one statement and returns the keys
+    of the rows it changed."""
+
+    def __init__(
+        self,
+        table: str,
+        sets: tuple[tuple[str, str], ...],
+        match: tuple[tuple[str, str], ...],
+        unset: tuple[str, ...],
+        mark: str,
+    ) -> None:
+        self.table, self.sets, self.match, self.unset = table, sets, match, unset
+        assignments = ", ".join(f"{name} = {mark}" for name, _ in sets)
+        where = " AND ".join([f"{name} = {mark}" for name, _ in match] + [f"{name} IS NULL" for name in unset])
+        self.one = f"UPDATE {table} SET {assignments} WHERE {where}"  # noqa: S608 - constant names
+        self._many: dict[int, str] = {}
+
+    def many(self, count: int) -> str:
+        sql = self._many.get(count)
+        if sql is None:
+            sql = self._many[count] = self._many_sql(count)
+        return sql
+
+    def _many_sql(self, count: int) -> str:
+        # The rows are locked (FOR UPDATE, after ORDER BY) in key order before they are
+        # changed; a row that another transaction claims meanwhile is checked again once
+        # that one commits, and drops out.
+        table, key = self.table, self.match[0][0]
+        columns = (*self.sets, *self.match)
+        row = "(" + ", ".join(f"%s::{kind}" for _, kind in columns) + ")"
+        joined = " AND ".join(
+            [f"t.{name} = v.{name}" for name, _ in self.match] + [f"t.{name} IS NULL" for name in self.unset]
+        )
+        assignments = ", ".join(f"{name} = v.{name}" for name, _ in self.sets)
+        return (
+            f"WITH v ({', '.join(name for name, _ in columns)}) AS (VALUES {', '.join([row] * count)}), "  # noqa: S608 - constant names
+            f"claimed AS (SELECT t.{key} FROM {table} t JOIN v ON {joined} ORDER BY t.{key} FOR UPDATE OF t) "
+            f"UPDATE {table} SET {assignments} FROM v, claimed "
+            f"WHERE {table}.{key} = claimed.{key} AND v.{key} = claimed.{key} RETURNING {table}.{key}"
+        )
+
+
 class _Unit:
     """One request's queued writes."""
 
-    __slots__ = ("audit", "claim", "claim_key", "codes", "handle", "tokens")
+    __slots__ = ("audit", "claim", "claim_key", "claim_params", "codes", "handle", "tokens")
 
     def __init__(self, handle: Deferred) -> None:
         self.handle = handle
-        self.claim: tuple[str, tuple[Any, ...]] | None = None
+        self.claim: _Claim | None = None
+        self.claim_params: tuple[Any, ...] = ()
         self.claim_key = b""
         self.tokens: list[Token] = []
         self.codes: list[tuple[Any, ...]] = []
