@@ -145,7 +145,7 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     if workers == 1:
         from keyturn.web.app import create_app
 
-        config = uvicorn.Config(create_app(runtime), **options)
+        config = uvicorn.Config(create_app(runtime, freeze_heap=True), **options)
         uvicorn.Server(config).run(sockets=[sock])
         return
 

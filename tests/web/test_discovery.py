@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+from collections.abc import Iterator
+
 import jwt
 import pytest
 from starlette.testclient import TestClient
@@ -155,6 +158,28 @@ def test_readiness_fails_when_the_database_is_gone(runtime: Runtime) -> None:
         ready = client.get("/readyz")
         assert (ready.status_code, ready.json()) == (503, {"status": "unavailable", "database": "unreachable"})
         assert client.get("/healthz").status_code == 200
+
+
+@pytest.fixture
+def unfrozen() -> Iterator[None]:
+    gc.unfreeze()
+    yield
+    gc.unfreeze()
+
+
+def test_a_server_process_freezes_what_start_up_built_and_an_embedded_app_does_not(
+    unfrozen: None, settings: Settings
+) -> None:
+    # An app mounted by someone else's server leaves their collector alone.
+    embedded = open_runtime(settings)
+    with TestClient(create_app(embedded)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() == 0
+    # keyturn serve: full collections no longer walk the start-up heap.
+    served = open_runtime(settings)
+    with TestClient(create_app(served, freeze_heap=True)) as client:
+        assert client.get("/healthz").status_code == 200
+        assert gc.get_freeze_count() > 10_000
 
 
 def test_unknown_path_and_wrong_method(client: TestClient) -> None:

@@ -4,6 +4,7 @@ place that turns errors into responses."""
 from __future__ import annotations
 
 import contextlib
+import gc
 import logging
 import random
 from collections.abc import Awaitable, Callable
@@ -40,8 +41,9 @@ _PUBLIC_CACHE = [(b"cache-control", b"public, max-age=300")]
 
 
 class KeyturnApp:
-    def __init__(self, runtime: Runtime) -> None:
+    def __init__(self, runtime: Runtime, *, freeze_heap: bool = False) -> None:
         self.runtime = runtime
+        self._freeze_heap = freeze_heap
         self._metadata = json_bytes(server_metadata(runtime.settings))
         self.metrics = metrics = Metrics()
         _describe(metrics, runtime)
@@ -149,6 +151,8 @@ class KeyturnApp:
                     if self.runtime.settings.purge_interval > 0:
                         background.start_soon(self._housekeeping)
                     background.start_soon(self._refresh_keys)
+                    if self._freeze_heap:
+                        _freeze_heap()
                     await send({"type": "lifespan.startup.complete"})
                 elif message["type"] == "lifespan.shutdown":
                     background.cancel_scope.cancel()
@@ -272,5 +276,17 @@ def _describe(metrics: Metrics, runtime: Runtime) -> None:
     ]
 
 
-def create_app(runtime: Runtime) -> KeyturnApp:
-    return KeyturnApp(runtime)
+def create_app(runtime: Runtime, *, freeze_heap: bool = False) -> KeyturnApp:
+    """The ASGI app. ``freeze_heap``: for a server process (``keyturn serve``), which
+    then owns the interpreter's garbage collector."""
+    return KeyturnApp(runtime, freeze_heap=freeze_heap)
+
+
+def _freeze_heap() -> None:
+    """Moves what start-up built (modules, classes, settings, caches: ~100,000 objects)
+    out of the cyclic garbage collector's reach. A full collection walks every tracked
+    object; with these, it stalled the event loop 10-20 ms a few times a second under load,
+    and every request in flight waited (p99 26 -> 15 ms on client credentials, measured in
+    bench/). What start-up built lives as long as the process anyway."""
+    gc.collect()
+    gc.freeze()

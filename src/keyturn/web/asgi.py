@@ -13,4 +13,4 @@ from .app import KeyturnApp, create_app
 
 
 def app_from_environment() -> KeyturnApp:
-    return create_app(open_runtime(load_settings(), migrate=False))
+    return create_app(open_runtime(load_settings(), migrate=False), freeze_heap=True)
