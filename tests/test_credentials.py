@@ -3,15 +3,17 @@ stored only as a keyed hash."""
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import string
+import time
 
 import pytest
 
-from keyturn.core.credentials import Hasher, Kind, display_prefix, kind_of, new_secret
+from keyturn.core.credentials import Hasher, Kind, display_prefix, kind_of, new_secret, new_token_id
 
 SERVER_SECRET = "server-secret-" + "x" * 40
-BODY_LENGTH = 43  # 256 random bits, base64url
+BODY_LENGTH = 43  # 32 bytes, base64url
 CHECK_LENGTH = 6
 
 ALL_KINDS = list(Kind)
@@ -213,3 +215,64 @@ def test_display_prefix_stops_at_the_type_prefix_even_if_the_body_has_underscore
 
 def test_display_prefix_of_a_foreign_string_is_its_first_and_last_four_characters() -> None:
     assert display_prefix("sk_live_abcdef") == "sk_l…cdef"
+
+
+# ---- tokens: their issue time first, in the secret and in the stored key ----
+
+
+def _stamp_of(body: str) -> int:
+    return int.from_bytes(base64.urlsafe_b64decode(body[:8]), "big")
+
+
+@pytest.mark.parametrize("kind", [Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN])
+def test_a_token_starts_with_its_issue_time_then_208_random_bits(kind: Kind) -> None:
+    before = time.time_ns() // 1_000_000
+    tokens = [new_secret(kind) for _ in range(50)]
+    after = time.time_ns() // 1_000_000
+    bodies = [token[len(kind.value) : -CHECK_LENGTH] for token in tokens]
+    assert all(before <= _stamp_of(body) <= after for body in bodies)
+    assert len({base64.urlsafe_b64decode(body + "=")[6:] for body in bodies}) == 50
+    assert all(kind_of(token) is kind for token in tokens)
+
+
+def test_other_secrets_are_random_throughout() -> None:
+    now = time.time_ns() // 1_000_000
+    for kind in (Kind.API_KEY, Kind.CLIENT_SECRET, Kind.AUTHORIZATION_CODE):
+        stamps = [_stamp_of(new_secret(kind)[len(kind.value) :]) for _ in range(20)]
+        assert sum(abs(stamp - now) < 86_400_000 for stamp in stamps) < 20, kind
+
+
+def test_token_keys_are_the_issue_time_then_the_keyed_hash_and_sort_by_issue_time() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    keys = []
+    for _ in range(3):
+        secret = new_secret(Kind.REFRESH_TOKEN)
+        key = hasher.token_key(secret)
+        assert len(key) == 32
+        assert key[:6] == base64.urlsafe_b64decode(secret[6:14])
+        assert key[6:] == hasher.digest(secret)[:26]
+        keys.append(key)
+        time.sleep(0.002)
+    assert keys == sorted(keys)
+    # The time is covered by the hash: the same token with another time is another key.
+    secret = new_secret(Kind.ACCESS_TOKEN)
+    assert hasher.token_key(replace_at(secret, 7))[6:] != hasher.token_key(secret)[6:]
+
+
+def test_a_jwt_id_carries_its_issue_time_too() -> None:
+    hasher = Hasher(SERVER_SECRET)
+    before = time.time_ns() // 1_000_000
+    jti = new_token_id()
+    assert len(jti) == 22  # 128 bits, base64url
+    assert before <= _stamp_of(jti) <= time.time_ns() // 1_000_000
+    assert hasher.token_key(jti) == base64.urlsafe_b64decode(jti[:8]) + hasher.digest(jti)[:26]
+    assert new_token_id() != jti
+
+
+@pytest.mark.parametrize("value", ["", "kt_at_", "kt_at_!!!!!!!!", "é" * 12, "short", "a.b.c"])
+def test_the_token_key_of_anything_else_is_a_key_no_token_has(value: str) -> None:
+    hasher = Hasher(SERVER_SECRET)
+    key = hasher.token_key(value)
+    assert len(key) == 32
+    assert key[:6] == bytes(6)
+    assert key[6:] == hasher.digest(value)[:26]

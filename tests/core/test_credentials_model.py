@@ -9,9 +9,10 @@ import jwt
 import pytest
 
 from keyturn.core.context import Context
+from keyturn.core.credentials import Kind, new_secret
 from keyturn.core.errors import InvalidClient, UnauthorizedClient, UnsupportedTokenType
 from keyturn.core.introspection import introspect
-from keyturn.core.models import Account
+from keyturn.core.models import Account, Token
 from keyturn.core.principals import resolve
 from keyturn.core.registration import issue_api_key
 from keyturn.core.revocation import revoke
@@ -277,3 +278,55 @@ def test_concurrent_refreshes_of_one_token_get_one_pair(
         thread.join()
     assert all(isinstance(r, dict) for r in results), results
     assert len({r["refresh_token"] for r in results}) == 1  # type: ignore[index]
+
+
+# ---- tokens stored by an older Keyturn ----
+
+
+def _stored_the_old_way(ctx: Context, app: Registered, owner: Account, kind: Kind) -> str:
+    """A token as Keyturn stored it before keys carried the issue time: under the plain
+    keyed hash of the token."""
+    value = new_secret(kind)
+    now = ctx.clock.now()
+    ctx.store.save_tokens(
+        [
+            Token(
+                token_hash=ctx.hasher.digest(value),
+                kind="refresh" if kind is Kind.REFRESH_TOKEN else "access",
+                client_id=app.client.client_id,
+                account_id=owner.id,
+                scopes=("sms",),
+                grant_id="old-grant",
+                created_at=now - 60,
+                expires_at=now + 3600,
+            )
+        ]
+    )
+    return value
+
+
+def test_tokens_stored_by_an_older_keyturn_still_work_until_they_expire(ctx: Context, owner: Account) -> None:
+    app = register(ctx, owner)
+    access = _stored_the_old_way(ctx, app, owner, Kind.ACCESS_TOKEN)
+    refresh = _stored_the_old_way(ctx, app, owner, Kind.REFRESH_TOKEN)
+    assert introspect(ctx, app.basic(), {"token": access})["active"] is True
+    principal = resolve(ctx, access)
+    assert principal is not None
+    assert (principal.account_id, principal.scopes) == (owner.id, ("sms",))
+
+    pair = token(ctx, app.basic(), {"grant_type": "refresh_token", "refresh_token": refresh})
+    old = ctx.store.find_token(ctx.hasher.digest(refresh))
+    assert old is not None
+    assert old.rotated_at == ctx.clock.now()
+    new = ctx.store.find_token(ctx.hasher.token_key(str(pair["refresh_token"])))
+    assert new is not None
+    assert (new.grant_id, new.parent_hash) == ("old-grant", old.token_hash)
+    # A retry of the old one within the grace period gets the same pair.
+    again = token(ctx, app.basic(), {"grant_type": "refresh_token", "refresh_token": refresh})
+    assert again["refresh_token"] == pair["refresh_token"]
+
+    revoke(ctx, app.basic(), {"token": access})
+    assert resolve(ctx, access) is None
+    revoked = ctx.store.find_token(ctx.hasher.digest(access))
+    assert revoked is not None
+    assert revoked.revoked_at == ctx.clock.now()

@@ -20,7 +20,7 @@ REDIRECT = "https://app.example.com/cb"
 
 
 def stored(ctx: Context, secret: str):  # type: ignore[no-untyped-def]
-    return ctx.store.find_token(ctx.hasher.digest(secret))
+    return ctx.store.find_token(ctx.hasher.token_key(secret))
 
 
 # ---- dispatch ----

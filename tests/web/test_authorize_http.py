@@ -1153,7 +1153,7 @@ def test_implicit_returns_a_token_in_the_fragment(
         "state": "xyz",
         "iss": ISSUER,
     }
-    stored = runtime.store.find_token(runtime.hasher.digest(params["access_token"]))
+    stored = runtime.store.find_token(runtime.hasher.token_key(params["access_token"]))
     assert stored is not None
     assert (stored.kind, stored.client_id, stored.account_id, stored.scopes) == (
         "access",

@@ -183,7 +183,7 @@ def is_active(client: TestClient, caller: Registered, token: str) -> bool:
 
 
 def stored(runtime: Runtime, secret: str) -> Any:
-    return runtime.store.find_token(runtime.hasher.digest(secret))
+    return runtime.store.find_token(runtime.hasher.token_key(secret))
 
 
 def assert_no_store(response: httpx.Response) -> None:

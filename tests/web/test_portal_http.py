@@ -548,7 +548,7 @@ def assert_things_work(user: User, runtime: Runtime, t: Things) -> None:
     # The connected app: consent and tokens as they were.
     assert runtime.store.get_consent(user.account.id, t.app_id) is not None
     assert me(user.browser, t.app_tokens["access_token"]).status_code == 200
-    refresh = runtime.store.find_token(runtime.hasher.digest(t.app_tokens["refresh_token"]))
+    refresh = runtime.store.find_token(runtime.hasher.token_key(t.app_tokens["refresh_token"]))
     assert refresh is not None
     assert (refresh.revoked_at, refresh.rotated_at) == (None, None)
 
@@ -1076,7 +1076,7 @@ def test_deleting_a_client_ends_its_tokens_and_consents(
     assert runtime.store.get_client(client_id) is None
     for credential in (mine["access_token"], mine["refresh_token"], bobs["access_token"], bobs["refresh_token"]):
         assert not active(ann.browser, resource_server, credential)
-        assert runtime.store.find_token(runtime.hasher.digest(credential)) is None
+        assert runtime.store.find_token(runtime.hasher.token_key(credential)) is None
     assert_invalid_token(me(ann.browser, mine["access_token"]))
     assert_invalid_token(me(bob.browser, bobs["access_token"]))
     assert runtime.store.get_consent(ann.account.id, client_id) is None

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .context import Context
-from .credentials import Kind, new_secret
+from .credentials import Kind, new_secret, new_token_id
 from .models import Client, Token, TokenKind
 
 
@@ -70,6 +70,17 @@ _new_grant_prefix()
 os.register_at_fork(after_in_child=_new_grant_prefix)
 
 
+def find_issued(ctx: Context, secret: str) -> Token | None:
+    """The stored token that an access or refresh token, or a JWT's ``jti``, names: one
+    indexed look-up. Only when that finds nothing, a second under the key tokens had
+    before their keys carried their issue time (issued by an older Keyturn, and alive
+    until they expire)."""
+    token = ctx.store.find_token(ctx.hasher.token_key(secret))
+    if token is None:
+        token = ctx.store.find_token(ctx.hasher.digest(secret))
+    return token
+
+
 def token_format(ctx: Context, client: Client) -> str:
     return client.token_format or ctx.settings.token_format
 
@@ -91,7 +102,7 @@ def mint(
     records: list[Token] = []
 
     if token_format(ctx, client) == "jwt":
-        jti = secrets.token_urlsafe(16)
+        jti = new_token_id()
         access = ctx.jwt.encode(
             {
                 # RFC 9068 §2.2: iss, exp, aud, sub, client_id, iat, jti; scope per §2.2.3.
@@ -105,10 +116,10 @@ def mint(
                 "scope": " ".join(scopes),
             }
         )
-        access_hash = ctx.hasher.digest(jti)
+        access_hash = ctx.hasher.token_key(jti)
     else:
         access = new_secret(Kind.ACCESS_TOKEN)
-        access_hash = ctx.hasher.digest(access)
+        access_hash = ctx.hasher.token_key(access)
     records.append(
         Token(
             token_hash=access_hash,
@@ -127,7 +138,7 @@ def mint(
         refresh = new_secret(Kind.REFRESH_TOKEN)
         records.append(
             Token(
-                token_hash=ctx.hasher.digest(refresh),
+                token_hash=ctx.hasher.token_key(refresh),
                 kind=TokenKind.REFRESH.value,
                 client_id=client.client_id,
                 account_id=account_id,

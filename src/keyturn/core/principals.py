@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 from .context import Context
 from .credentials import Kind, kind_of
+from .issuing import find_issued
 from .models import TokenKind
 
 #: How often at most an API key's last-used time is written (a write per request would
@@ -35,21 +36,21 @@ class Principal:
 
 def resolve(ctx: Context, presented: str, *, accept_refresh: bool = False) -> Principal | None:
     """The principal behind a presented credential, or None when it is unknown, malformed,
-    expired or revoked. One indexed look-up at most; none for a malformed value."""
+    expired or revoked. One indexed look-up for a token that exists (see
+    :func:`find_issued`); none for a malformed value."""
     now = ctx.clock.now()
     kind = kind_of(presented)
     if kind is Kind.API_KEY:
         return _api_key(ctx, presented, now)
     if kind is Kind.ACCESS_TOKEN or (kind is Kind.REFRESH_TOKEN and accept_refresh):
-        token_hash = ctx.hasher.digest(presented)
+        token = find_issued(ctx, presented)
     elif kind is None and presented.count(".") == 2:
         claims = ctx.jwt.decode(presented)
         if claims is None or not isinstance(claims.get("jti"), str):
             return None
-        token_hash = ctx.hasher.digest(claims["jti"])
+        token = find_issued(ctx, claims["jti"])
     else:
         return None
-    token = ctx.store.find_token(token_hash)
     if token is None or token.revoked_at is not None or token.expires_at <= now:
         return None
     if token.kind == TokenKind.REFRESH.value and (not accept_refresh or token.rotated_at is not None):

@@ -8,6 +8,7 @@ from .client_auth import authenticate_client, presented_client
 from .context import Context
 from .credentials import Kind, kind_of
 from .errors import UnauthorizedClient, UnsupportedTokenType
+from .issuing import find_issued
 from .models import TokenKind
 from .params import Params, require
 
@@ -24,16 +25,15 @@ def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
         # API keys belong to accounts, not to clients: they are revoked in the portal.
         raise UnsupportedTokenType("API keys are revoked by their owner in the portal, not here.")
     if kind in (Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN):
-        token_hash = ctx.hasher.digest(value)
+        token = find_issued(ctx, value)
     elif kind is None and value.count(".") == 2:
         claims = ctx.jwt.decode(value)
         if claims is None or not isinstance(claims.get("jti"), str):
             return
-        token_hash = ctx.hasher.digest(claims["jti"])
+        token = find_issued(ctx, claims["jti"])
     else:
         # RFC 7009 §2.2: "invalid tokens do not cause an error response".
         return
-    token = ctx.store.find_token(token_hash)
     if token is None:
         return
     if token.client_id != client.client_id:
@@ -46,7 +46,7 @@ def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
         # "based on the same authorization grant".
         count = ctx.store.revoke_grant(token.grant_id, now)
     else:
-        count = int(ctx.store.revoke_token(token_hash, now))
+        count = int(ctx.store.revoke_token(token.token_hash, now))
     if count:
         ctx.store.record(
             "token.revoked",

@@ -12,6 +12,7 @@ from .errors import InvalidClient, UnsupportedGrantType
 from .grants.authorization_code import authorization_code
 from .grants.client_credentials import client_credentials
 from .grants.refresh_token import refresh_token
+from .issuing import find_issued
 from .models import Client
 from .params import Params, require
 from .ratelimit import FAILURE_COST
@@ -52,7 +53,7 @@ def _public_refresh(ctx: Context, params: Params) -> Params:
     presented = params.get("refresh_token")
     if presented is None or kind_of(presented) is not Kind.REFRESH_TOKEN:
         return params
-    token = ctx.store.find_token(ctx.hasher.digest(presented))
+    token = find_issued(ctx, presented)
     if token is None:
         return params
     client = ctx.clients.get(token.client_id)

@@ -10,7 +10,7 @@ from .. import retry
 from ..context import Context
 from ..credentials import Kind, kind_of
 from ..errors import InvalidGrant, InvalidScope, UnauthorizedClient
-from ..issuing import audit_issuance, mint
+from ..issuing import audit_issuance, find_issued, mint
 from ..models import Client, GrantType, Token, TokenKind
 from ..params import Params, require
 from ..scopes import parse_scope
@@ -24,8 +24,7 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
     presented = require(params, "refresh_token")
     if kind_of(presented) is not Kind.REFRESH_TOKEN:
         raise InvalidGrant("The refresh token is invalid.", detail="not a well-formed refresh token")
-    token_hash = ctx.hasher.digest(presented)
-    token = ctx.store.find_token(token_hash)
+    token = find_issued(ctx, presented)
     now = ctx.clock.now()
     if token is None or token.kind != TokenKind.REFRESH.value:
         raise InvalidGrant("The refresh token is invalid.", detail="unknown refresh token")
@@ -57,15 +56,15 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
         grant_id=token.grant_id,
         with_refresh=True,
         refresh_scopes=token.scopes,
-        parent_hash=token_hash,
+        parent_hash=token.token_hash,
     )
     response = issued.response()
     blob = retry.seal(presented, response) if ctx.settings.refresh_token_reuse_grace > 0 else None
-    if ctx.store.rotate_refresh_token(token_hash, now, blob, records):
+    if ctx.store.rotate_refresh_token(token.token_hash, now, blob, records):
         audit_issuance(ctx, client, token.account_id, "refresh_token", token.grant_id)
         return response
     # A concurrent request rotated this token first: treat this one as its retry.
-    current = ctx.store.find_token(token_hash)
+    current = ctx.store.find_token(token.token_hash)
     if current is None or current.revoked_at is not None:
         raise InvalidGrant("The refresh token has been revoked.")
     return _reused(ctx, client, current, presented, now)
@@ -79,7 +78,7 @@ def _reused(ctx: Context, client: Client, token: Token, presented: str, now: int
         if response is not None:
             # Only while the pair it got is untouched: once the client has used the new
             # refresh token, an old one coming back is a replay, not a retry.
-            child = ctx.store.find_token(ctx.hasher.digest(response["refresh_token"]))
+            child = find_issued(ctx, response["refresh_token"])
             if child is not None and child.revoked_at is None and child.rotated_at is None:
                 return response
     # RFC 9700 §4.14.2: "If a refresh token is compromised and subsequently used by both
