@@ -103,7 +103,8 @@ def test_batches_racing_for_the_same_rows_claim_each_row_once(store: SqlStore) -
 
     assert errors == []
     for index, label in enumerate(labels):
-        won = [writer for writer in batches if batches[writer][_position(writer, index)] not in lost[writer]]
+        position = {"one": index, "two": len(labels) - 1 - index}
+        won = [writer for writer in batches if batches[writer][position[writer]] not in lost[writer]]
         assert len(won) == 1, (label, won)
         token = store.find_token(digest(label))
         assert token is not None
@@ -111,7 +112,3 @@ def test_batches_racing_for_the_same_rows_claim_each_row_once(store: SqlStore) -
         assert store.find_token(digest(f"rt-{won[0]}-{label}")) is not None
         other = "two" if won[0] == "one" else "one"
         assert store.find_token(digest(f"rt-{other}-{label}")) is None
-
-
-def _position(writer: str, index: int) -> int:
-    return index if writer == "one" else 39 - index

@@ -31,7 +31,7 @@ import asyncio
 import dataclasses
 import threading
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
 from sqlalchemy import Engine
@@ -330,22 +330,14 @@ class HotPath:
         result, until a result is fetched or the transaction ends: a batch of writes
         costs one or two round trips, not one per statement."""
         with self._autocommit() as cursor:
-            if not pipelined:
-                cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
-                try:
-                    yield cursor
-                except BaseException:
-                    cursor.execute("ROLLBACK")
-                    raise
-                cursor.execute("COMMIT")
-                return
+            batching = cursor.connection.pipeline() if pipelined else nullcontext()
             try:
-                with cursor.connection.pipeline():
-                    cursor.execute("BEGIN")
+                with batching:
+                    cursor.execute("BEGIN IMMEDIATE" if self.sqlite else "BEGIN")
                     yield cursor
                     cursor.execute("COMMIT")
             except BaseException:
-                cursor.execute("ROLLBACK")  # after the pipeline's end, so it runs
+                cursor.execute("ROLLBACK")  # after a pipeline's end, so that it runs
                 raise
 
     def _insert_token_rows(self, cursor: Any, tokens: Sequence[Token], chunk: int = 64) -> None:
