@@ -7,6 +7,7 @@ from urllib.parse import quote
 
 import pytest
 
+from keyturn.core import registration
 from keyturn.core.client_auth import authenticate_client, presented_client
 from keyturn.core.context import Context
 from keyturn.core.errors import InvalidClient, InvalidRequest
@@ -138,3 +139,11 @@ def test_an_empty_basic_password_is_a_public_client_identifying_itself(ctx: Cont
     with pytest.raises(InvalidClient) as caught:
         authenticate_client(empty, ctx.clients, ctx.hasher)
     assert caught.value.used_basic is True
+
+
+def test_a_client_id_never_starts_with_a_dash(monkeypatch: pytest.MonkeyPatch) -> None:
+    # One base64url ID in 64 would start with "-", and `--client-id -Ab3…` on a command
+    # line is then read as another option.
+    drawn = iter(["-starts-with-a-dash-1234", "Ab3starts-with-a-letter-", "unused"])
+    monkeypatch.setattr(registration.secrets, "token_urlsafe", lambda n: next(drawn))
+    assert registration.new_client_id() == "Ab3starts-with-a-letter-"

@@ -38,7 +38,11 @@ class NewApiKey:
 
 
 def new_client_id() -> str:
-    return secrets.token_urlsafe(18)
+    """24 URL-safe characters that never start with "-": a client ID pasted after a
+    command-line option (``--client-id ID``) must not be read as another option."""
+    while (client_id := secrets.token_urlsafe(18)).startswith("-"):
+        pass
+    return client_id
 
 
 def register_client(
