@@ -137,14 +137,17 @@ def test_public_client_code_exchange(ctx: Context, owner: Account) -> None:
     assert "refresh_token" in body
 
 
-def test_codes_are_stored_only_as_digests(ctx: Context, owner: Account) -> None:
+def test_codes_are_stored_only_under_their_time_and_keyed_hash(ctx: Context, owner: Account) -> None:
     app = register(ctx, owner)
     code = code_for(ctx, app, owner)
     assert kind_of(code) is Kind.AUTHORIZATION_CODE
-    consumed, replayed = ctx.store.consume_code(ctx.hasher.digest(code), app.client.client_id, ctx.clock.now())
+    key = ctx.hasher.token_key(code)
+    assert ctx.store.consume_code(ctx.hasher.digest(code), app.client.client_id, ctx.clock.now()) == (None, False)
+    consumed, replayed = ctx.store.consume_code(key, app.client.client_id, ctx.clock.now())
     assert consumed is not None
     assert not replayed
-    assert consumed.code_hash == ctx.hasher.digest(code) != code.encode()
+    assert consumed.code_hash == key
+    assert key[6:] == ctx.hasher.digest(code)[:26]
 
 
 def test_a_replayed_code_is_refused_and_revokes_what_it_issued(ctx: Context, owner: Account) -> None:

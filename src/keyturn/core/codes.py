@@ -23,7 +23,7 @@ def issue_code(
     now = ctx.clock.now()
     ctx.store.save_code(
         AuthorizationCode(
-            code_hash=ctx.hasher.digest(code),
+            code_hash=ctx.hasher.token_key(code),
             client_id=client.client_id,
             account_id=account_id,
             scopes=scopes,

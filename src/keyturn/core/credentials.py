@@ -7,8 +7,9 @@ lookup. Only ``HMAC-SHA256(server key, secret)`` is ever stored: these are high-
 values, so a keyed fast hash is the right tool (a slow password hash would only slow the
 token endpoint down, and add nothing against a 256-bit secret).
 
-Tokens (access and refresh tokens, and a JWT's ``jti``) are the exception, as they are
-written thousands of times a second into a table that grows to millions of rows: their
+Tokens (access and refresh tokens, a JWT's ``jti``, and authorization codes) are the
+exception, as they are written thousands of times a second into tables that grow to
+millions of rows: their
 body starts with the time they were issued (6 bytes, milliseconds; 208 random bits
 follow), and they are stored under that time followed by 26 bytes of the keyed hash
 (:meth:`Hasher.token_key`). New tokens then append to the primary key's index instead
@@ -55,7 +56,8 @@ def _check(body: str) -> str:
 
 def new_secret(kind: Kind) -> str:
     """A fresh secret of the given kind, e.g. ``kt_at_…``. Access and refresh tokens
-    start with their issue time (see the module's text); other secrets are random."""
+    and authorization codes start with their issue time (see the module's text); other
+    secrets are random."""
     stamp = _stamp() if kind in _TOKENS else b""
     body = _base64(stamp + os.urandom(_BODY_BYTES - len(stamp)))
     return kind.value + body + _check(kind.value + body)
@@ -96,8 +98,9 @@ def display_prefix(secret: str) -> str:
     return secret[: prefix_end + 4] + "…" + secret[-4:]
 
 
-_TOKENS = frozenset({Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN})
-_TOKEN_PREFIXES = (Kind.ACCESS_TOKEN.value, Kind.REFRESH_TOKEN.value)
+_TOKENS = frozenset({Kind.ACCESS_TOKEN, Kind.REFRESH_TOKEN, Kind.AUTHORIZATION_CODE})
+_TOKEN_PREFIXES = tuple(kind.value for kind in _TOKENS)
+assert len({len(prefix) for prefix in _TOKEN_PREFIXES}) == 1  # token_key skips any of them
 
 
 class Hasher:
@@ -116,10 +119,11 @@ class Hasher:
         return mac.digest()
 
     def token_key(self, secret: str) -> bytes:
-        """The key an access or refresh token, or a JWT's ``jti``, is stored under: the
-        issue time it carries (its first 6 bytes), then the first 26 bytes of its keyed
-        hash. The hash covers the whole token, time included: a changed time is another
-        key. Tokens issued before keys carried the time are stored under ``digest``."""
+        """The key an access or refresh token, an authorization code or a JWT's ``jti``
+        is stored under: the issue time it carries (its first 6 bytes), then the first 26
+        bytes of its keyed hash. The hash covers the whole token, time included: a
+        changed time is another key. Tokens issued before keys carried the time are
+        stored under ``digest``; codes issued then (they live minutes) are not found."""
         start = len(Kind.ACCESS_TOKEN.value) if secret.startswith(_TOKEN_PREFIXES) else 0
         try:
             stamp = base64.urlsafe_b64decode(secret[start : start + _STAMP_LENGTH])

@@ -27,7 +27,7 @@ def authorization_code(ctx: Context, client: Client, params: Params) -> dict[str
 
     # One atomic step decides whether this is the code's first use; a code issued to
     # another client is left untouched for its rightful owner.
-    code, replayed = ctx.store.consume_code(ctx.hasher.digest(code_value), client.client_id, now)
+    code, replayed = ctx.store.consume_code(ctx.hasher.token_key(code_value), client.client_id, now)
     if code is None:
         raise InvalidGrant("The authorization code is invalid.", detail="unknown code, or issued to another client")
     if replayed:
