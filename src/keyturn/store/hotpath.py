@@ -39,6 +39,9 @@ from sqlalchemy import Engine
 from keyturn.core.models import ApiKey, AuthorizationCode, Consent, Session, Token
 from keyturn.core.ports import Conflict, StoreUnavailable
 
+from .checkpoint import BACKSTOP_PAGES, WalCheckpointer
+from .database import sqlite_path
+
 T = TypeVar("T")
 
 TOKEN_COLUMNS = (
@@ -202,6 +205,8 @@ class HotPath:
         self._units: list[_Unit] = []
         self._batch: _Batch | None = None
         self._writer: asyncio.Task[None] | None = None
+        file_backed = self.sqlite and sqlite_path(str(engine.url)) is not None
+        self._wal = WalCheckpointer(self._own_connection) if file_backed else None
 
     # ---- group commit ----
 
@@ -254,11 +259,17 @@ class HotPath:
 
     def _write_batch(self) -> None:
         units, batch = self._take_batch()
+        wal = self._wal
         try:
+            if wal is not None and wal.restart_due:
+                with self._autocommit() as cursor:
+                    wal.catch_up(cursor)
             lost = self._commit(units)
         except Exception as exc:  # every waiting request gets the error, none hangs
             batch.finish(error=exc)
             return
+        if wal is not None:
+            wal.committed()
         batch.finish(lost)
 
     async def _write_batches(self) -> None:
@@ -384,12 +395,11 @@ class HotPath:
         pool: checking a connection out and back in cost as much as the statement."""
         cursor = getattr(self._local, "cursor", None)
         if cursor is None:
-            pooled = self.engine.raw_connection()  # configured by the engine's connect hook
-            connection = pooled.driver_connection
-            assert connection is not None
-            pooled.detach()
+            connection = self._own_connection()
             connection.isolation_level = None
             cursor = self._local.cursor = connection.cursor()
+            if self._wal is not None:  # its thread checkpoints: SQLite only if it falls behind
+                cursor.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
         try:
             yield cursor
         except self._integrity_error as exc:
@@ -399,8 +409,19 @@ class HotPath:
             cursor.connection.close()
             raise StoreUnavailable(self._describe(exc)) from exc
 
+    def _own_connection(self) -> Any:
+        """A connection out of the pool, for one thread to keep (SQLite)."""
+        pooled = self.engine.raw_connection()  # configured by the engine's connect hook
+        connection = pooled.driver_connection
+        assert connection is not None
+        pooled.detach()
+        return connection
+
     def close(self) -> None:
-        """Closes this thread's own SQLite connection (others close with their threads)."""
+        """Stops the WAL checkpoints' thread and closes this thread's own SQLite
+        connection (others close with their threads)."""
+        if self._wal is not None:
+            self._wal.close()
         cursor = getattr(self._local, "cursor", None)
         if cursor is not None:
             self._local.cursor = None
