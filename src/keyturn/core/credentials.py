@@ -9,9 +9,8 @@ token endpoint down, and add nothing against a 256-bit secret).
 
 Tokens (access and refresh tokens, a JWT's ``jti``, and authorization codes) are the
 exception, as they are written thousands of times a second into tables that grow to
-millions of rows: their
-body starts with the time they were issued (6 bytes, milliseconds; 208 random bits
-follow), and they are stored under that time followed by 26 bytes of the keyed hash
+millions of rows: their body starts with the time they were issued (6 bytes,
+milliseconds; 208 random bits follow), and they are stored under that time followed by 26 bytes of the keyed hash
 (:meth:`Hasher.token_key`). New tokens then append to the primary key's index instead
 of landing on a random page of it: on SQLite, half the cost of a commit, and a third
 with a million rows stored (measured). The time is no secret (introspection tells it).

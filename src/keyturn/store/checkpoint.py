@@ -45,10 +45,11 @@ MAX_PASSES = 4
 FEW_PAGES = 32
 
 
-def _checkpoint(connection: sqlite3.Connection) -> int:
-    """Copies what it can of the log; returns the log's length, in pages."""
-    _busy, pages, _copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-    return int(pages)
+def _checkpoint(connection: sqlite3.Connection | sqlite3.Cursor) -> tuple[bool, int, int]:
+    """Copies what it can of the log; returns whether another checkpoint was running
+    (then nothing was copied), the log's length and how much of it is copied, in pages."""
+    busy, pages, copied = connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+    return bool(busy), int(pages), int(copied)
 
 
 class WalCheckpointer:
@@ -79,7 +80,7 @@ class WalCheckpointer:
     def catch_up(self, cursor: sqlite3.Cursor) -> None:
         """On the writer's connection, before its write transaction: copies what the
         thread has not copied yet, so that the transaction starts the log over."""
-        busy, pages, copied = cursor.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
+        busy, pages, copied = _checkpoint(cursor)
         if not busy and copied == pages:  # busy: the thread is copying; try again next time
             self.restart_due = False
 
@@ -90,14 +91,14 @@ class WalCheckpointer:
             self._thread.join(timeout=5)
 
     def _copy(self, connection: sqlite3.Connection) -> None:
-        pages = _checkpoint(connection)
+        _busy, pages, _copied = _checkpoint(connection)
         if pages < self._restart_pages:
             return
         # The log is to start over. Copy again what arrived during the copy, until that
         # is a few milliseconds' worth: what arrives after the last pass is left for the
         # writer to copy (catch_up), and the writer waits while it does.
         for _ in range(MAX_PASSES):
-            before, pages = pages, _checkpoint(connection)
+            before, (_busy, pages, _copied) = pages, _checkpoint(connection)
             if pages - before <= FEW_PAGES:
                 break
         self.restart_due = True
