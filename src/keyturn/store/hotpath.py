@@ -30,7 +30,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any, Generic, TypeVar
 
@@ -162,6 +162,7 @@ class HotPath:
         mark = "?" if self.sqlite else "%s"
         self._token_values = "(" + ", ".join([mark] * len(TOKEN_COLUMNS)) + ")"
         self._insert_tokens = f"INSERT INTO tokens ({', '.join(TOKEN_COLUMNS)}) VALUES "  # noqa: S608 - constant column names
+        self._insert_token = self._insert_tokens + self._token_values
         self._select_token = f"SELECT {', '.join(TOKEN_COLUMNS)} FROM tokens WHERE token_hash = {mark}"  # noqa: S608 - constant column names
         self._select_api_key = f"SELECT {', '.join(API_KEY_COLUMNS)} FROM api_keys WHERE key_hash = {mark}"  # noqa: S608 - constant column names
         dbapi = engine.dialect.dbapi
@@ -302,7 +303,10 @@ class HotPath:
                     rows.extend(unit.tokens)
                     codes.extend(unit.codes)
                     audit.extend(unit.audit)
-            self._insert_token_rows(cursor, rows)
+            if self.sqlite:
+                self._insert_token_rows(cursor, rows)
+            elif rows:  # pipelined: one prepared INSERT per row costs less than one long text
+                cursor.executemany(self._insert_token, [token_row(token) for token in rows])
             if codes:
                 cursor.executemany(self._insert_code, codes)
             if audit:
@@ -329,7 +333,7 @@ class HotPath:
                 if cursor.rowcount != 1:
                     lost.append(unit.handle)
             return lost
-        cursor.execute(claim.many(len(first)), [value for unit in first.values() for value in unit.claim_params])
+        cursor.execute(claim.many, claim.many_params(first.values()))
         won = {bytes(row[0]) for row in cursor.fetchall()}
         lost.extend(unit.handle for key, unit in first.items() if key not in won)
         return lost
@@ -534,8 +538,9 @@ class _Claim:
     """A conditional UPDATE that makes a row a request's own: whoever changes the row
     first owns it. Its parameters, per row: the new values of ``sets``, then the values
     of ``match`` (the first is the table's primary key, the claim's key). ``one`` claims
-    one row; ``many(n)`` (PostgreSQL) claims n rows in one statement and returns the keys
-    of the rows it changed."""
+    one row; ``many`` (PostgreSQL) claims any number of rows in one statement, its
+    parameters one array per column (``many_params``), and returns the keys of the rows
+    it changed."""
 
     def __init__(
         self,
@@ -549,27 +554,28 @@ class _Claim:
         assignments = ", ".join(f"{name} = {mark}" for name, _ in sets)
         where = " AND ".join([f"{name} = {mark}" for name, _ in match] + [f"{name} IS NULL" for name in unset])
         self.one = f"UPDATE {table} SET {assignments} WHERE {where}"  # noqa: S608 - constant names
-        self._many: dict[int, str] = {}
+        self.many = self._many_sql() if mark == "%s" else ""
 
-    def many(self, count: int) -> str:
-        sql = self._many.get(count)
-        if sql is None:
-            sql = self._many[count] = self._many_sql(count)
-        return sql
+    def many_params(self, units: Iterable[_Unit]) -> list[list[Any]]:
+        """``many``'s parameters: one array per column, a row per unit."""
+        return [list(column) for column in zip(*(unit.claim_params for unit in units), strict=True)]
 
-    def _many_sql(self, count: int) -> str:
-        # The rows are locked (FOR UPDATE, after ORDER BY) in key order before they are
-        # changed; a row that another transaction claims meanwhile is checked again once
-        # that one commits, and drops out.
+    def _many_sql(self) -> str:
+        # One text whatever the number of rows (arrays, not a VALUES list): psycopg
+        # converts it once and PostgreSQL prepares it once per connection. The rows
+        # are locked (FOR UPDATE, after ORDER BY) in key order before they are
+        # changed; a row that another transaction claims meanwhile is checked again
+        # once that one commits, and drops out.
         table, key = self.table, self.match[0][0]
         columns = (*self.sets, *self.match)
-        row = "(" + ", ".join(f"%s::{kind}" for _, kind in columns) + ")"
+        names = ", ".join(name for name, _ in columns)
+        arrays = ", ".join(f"%s::{kind}[]" for _, kind in columns)
         joined = " AND ".join(
             [f"t.{name} = v.{name}" for name, _ in self.match] + [f"t.{name} IS NULL" for name in self.unset]
         )
         assignments = ", ".join(f"{name} = v.{name}" for name, _ in self.sets)
         return (
-            f"WITH v ({', '.join(name for name, _ in columns)}) AS (VALUES {', '.join([row] * count)}), "  # noqa: S608 - constant names
+            f"WITH v AS (SELECT * FROM unnest({arrays}) AS v ({names})), "  # noqa: S608 - constant names
             f"claimed AS (SELECT t.{key} FROM {table} t JOIN v ON {joined} ORDER BY t.{key} FOR UPDATE OF t) "
             f"UPDATE {table} SET {assignments} FROM v, claimed "
             f"WHERE {table}.{key} = claimed.{key} AND v.{key} = claimed.{key} RETURNING {table}.{key}"
