@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import functools
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
@@ -41,6 +42,7 @@ from keyturn.core.ports import Conflict, StoreUnavailable
 
 from .checkpoint import BACKSTOP_PAGES, WalCheckpointer
 from .database import sqlite_path
+from .workers import Workers
 
 T = TypeVar("T")
 
@@ -208,6 +210,7 @@ class HotPath:
         self._writer: asyncio.Task[None] | None = None
         file_backed = self.sqlite and sqlite_path(str(engine.url)) is not None
         self._wal = WalCheckpointer(self._own_connection) if file_backed else None
+        self._committer = Workers(1, "keyturn-commit")  # PostgreSQL: one batch at a time
 
     # ---- group commit ----
 
@@ -274,12 +277,11 @@ class HotPath:
         batch.finish(lost)
 
     async def _write_batches(self) -> None:
-        loop = asyncio.get_running_loop()
         try:
             while self._batch is not None:
                 units, batch = self._take_batch()
                 try:
-                    lost = await loop.run_in_executor(None, self._commit, units)
+                    lost = await self._committer.run(functools.partial(self._commit, units))
                 except Exception as exc:
                     batch.finish(error=exc)
                 else:
@@ -422,10 +424,11 @@ class HotPath:
         return connection
 
     def close(self) -> None:
-        """Stops the WAL checkpoints' thread and closes this thread's own SQLite
-        connection (others close with their threads)."""
+        """Stops the WAL checkpoints' thread and the commit thread, and closes this
+        thread's own SQLite connection (others close with their threads)."""
         if self._wal is not None:
             self._wal.close()
+        self._committer.close()
         cursor = getattr(self._local, "cursor", None)
         if cursor is not None:
             self._local.cursor = None

@@ -4,12 +4,10 @@ core's answer; errors go through the app's one error path."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import functools
 import logging
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -23,6 +21,7 @@ from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.core.principals import Principal, resolve
 from keyturn.store.database import POSTGRES_POOL_SIZE
 from keyturn.store.hotpath import ClaimLost, HotPath
+from keyturn.store.workers import Workers
 
 from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
 from .observability import Metrics
@@ -47,9 +46,9 @@ class Blocking:
         hot = getattr(store, "hot", None)
         self._hot: HotPath | None = hot if isinstance(hot, HotPath) else None
         # As many threads as pooled connections: more would wait for a connection, or
-        # open (and close again) one of their own. A plain executor: anyio's
-        # to_thread cost a fifth more CPU per request (measured on introspection).
-        self._threads = ThreadPoolExecutor(POSTGRES_POOL_SIZE, thread_name_prefix="keyturn-db")
+        # open (and close again) one of their own. Not anyio's to_thread (a fifth more
+        # CPU per request, measured on introspection), nor an executor (see Workers).
+        self._threads = Workers(POSTGRES_POOL_SIZE, "keyturn-db")
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(func, *args, **kwargs)
@@ -76,7 +75,7 @@ class Blocking:
         raise StoreUnavailable("a request lost its claim repeatedly")
 
     async def _in_thread(self, call: Callable[[], T]) -> T:
-        return await asyncio.get_running_loop().run_in_executor(self._threads, call)
+        return await self._threads.run(call)
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
