@@ -402,6 +402,25 @@ def test_sessions_are_created_found_and_deleted(store: Store) -> None:
     assert store.get_session(digest("s1")) is None
 
 
+def test_a_session_is_found_with_its_accounts_consent_to_one_client(store: Store) -> None:
+    owner, other = make_account(store), make_account(store, "bob@example.com")
+    client = make_client(store, owner)
+    second = make_client(store, owner, "client-2")
+    mine = Session(digest("s-ann"), owner.id, NOW, NOW + 3600)
+    theirs = Session(digest("s-bob"), other.id, NOW, NOW + 3600)
+    store.create_session(mine)
+    store.create_session(theirs)
+    consent = Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
+    store.save_consent(consent)
+    store.save_consent(Consent(other.id, second.client_id, ("sms",), NOW, NOW))
+
+    assert store.get_session_and_consent(digest("s-ann"), client.client_id) == (mine, consent)
+    # A consent to another client, or another account's consent, is not this one.
+    assert store.get_session_and_consent(digest("s-ann"), second.client_id) == (mine, None)
+    assert store.get_session_and_consent(digest("s-bob"), client.client_id) == (theirs, None)
+    assert store.get_session_and_consent(digest("s-none"), client.client_id) == (None, None)
+
+
 # ---- signing keys ----
 
 

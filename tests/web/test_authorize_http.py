@@ -1091,6 +1091,31 @@ def test_a_silent_approval_is_answered_without_the_page_app(
     assert response.headers["x-request-id"]
 
 
+def test_a_silent_approval_reads_the_session_and_consent_in_one_look_up(
+    browser: TestClient, runtime: Runtime, app: Registered, user: Account, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    sign_in(browser)
+    approve(browser, code_request(app))
+    store: Any = runtime.store
+    looked_up: list[str] = []
+    joined = store.get_session_and_consent
+
+    def one_look_up(session_hash: bytes, client_id: str) -> Any:
+        looked_up.append(client_id)
+        return joined(session_hash, client_id)
+
+    def separate(*args: Any) -> Any:
+        raise AssertionError("a second look-up on the silent path")
+
+    monkeypatch.setattr(store, "get_session_and_consent", one_look_up)
+    monkeypatch.setattr(store, "get_session", separate)
+    monkeypatch.setattr(store, "get_consent", separate)
+    params = redirect_params(authorize(browser, **code_request(app)), status=302)
+    assert looked_up == [app.id]
+    monkeypatch.undo()
+    assert exchange(browser, app, params["code"]).status_code == 200
+
+
 def test_a_stale_session_cookie_on_a_silent_request_goes_to_login(
     browser: TestClient, runtime: Runtime, app: Registered, user: Account
 ) -> None:

@@ -42,6 +42,13 @@ PARAMETERS = (
 )
 
 
+class LookUp:
+    """The type of ``LOOK_UP``: the caller has not read the consent; read it."""
+
+
+LOOK_UP = LookUp()
+
+
 class InvalidClientRequest(Exception):
     """The client or redirect URI is unknown or does not match: shown on an error page
     with status 400, never redirected (RFC 6749 §4.1.2.1, RFC 9700 §4.1.3)."""
@@ -174,22 +181,28 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
     )
 
 
-def consent_needed(ctx: Context, request: AuthorizationRequest, account_id: int) -> bool:
+def consent_needed(
+    ctx: Context, request: AuthorizationRequest, account_id: int, consent: Consent | LookUp | None = LOOK_UP
+) -> bool:
     """False when the user already granted these scopes to this client (and the client
-    remembers consent), or when the client is first-party."""
+    remembers consent), or when the client is first-party. ``consent``: the account's
+    consent to this client if the caller has read it already."""
     client = request.client
     if client.first_party:
         return False
     if not client.remember_consent:
         return True
-    consent = ctx.store.get_consent(account_id, client.client_id)
+    if isinstance(consent, LookUp):
+        consent = ctx.store.get_consent(account_id, client.client_id)
     return consent is None or not set(request.scopes) <= set(consent.scopes)
 
 
-def approve_if_consented(ctx: Context, request: AuthorizationRequest, account_id: int) -> str | None:
+def approve_if_consented(
+    ctx: Context, request: AuthorizationRequest, account_id: int, consent: Consent | LookUp | None = LOOK_UP
+) -> str | None:
     """The answer to a request the user needs not be asked about again (remembered
     consent, first-party client), or None when the consent page must be shown."""
-    if consent_needed(ctx, request, account_id):
+    if consent_needed(ctx, request, account_id, consent):
         return None
     return approve(ctx, request, account_id, request.scopes, remembered=True)
 

@@ -149,6 +149,11 @@ class SessionStore(Protocol):
 
     def get_session(self, session_hash: bytes) -> Session | None: ...
 
+    def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
+        """The session, and its account's consent to ``client_id`` (None when there is no
+        session): the authorization endpoint's one look-up for a signed-in user."""
+        ...
+
     def delete_session(self, session_hash: bytes) -> bool: ...
 
 

@@ -91,6 +91,14 @@ def _scopes(text: str | None) -> tuple[str, ...]:
     return tuple(text.split()) if text else ()
 
 
+def _session(row: Sequence[Any]) -> Session:
+    return Session(bytes(row[0]), row[1], row[2], row[3])
+
+
+def _consent(row: Sequence[Any]) -> Consent:
+    return Consent(row[0], row[1], _scopes(row[2]), row[3], row[4])
+
+
 def token_row(token: Token) -> tuple[Any, ...]:
     return (
         token.token_hash,
@@ -197,12 +205,15 @@ class HotPath:
             unset=("rotated_at", "revoked_at"),
             mark=mark,
         )
-        self._select_session = (
-            f"SELECT session_hash, account_id, created_at, expires_at FROM sessions WHERE session_hash = {mark}"  # noqa: S608
-        )
+        session_columns = "s.session_hash, s.account_id, s.created_at, s.expires_at"
+        consent_columns = "c.account_id, c.client_id, c.scope, c.created_at, c.updated_at"
+        self._select_session = f"SELECT {session_columns} FROM sessions s WHERE s.session_hash = {mark}"  # noqa: S608
         self._select_consent = (
-            "SELECT account_id, client_id, scope, created_at, updated_at FROM consents "  # noqa: S608 - constant
-            f"WHERE account_id = {mark} AND client_id = {mark}"
+            f"SELECT {consent_columns} FROM consents c WHERE c.account_id = {mark} AND c.client_id = {mark}"  # noqa: S608
+        )
+        self._select_session_and_consent = (
+            f"SELECT {session_columns}, {consent_columns} FROM sessions s LEFT JOIN consents c "  # noqa: S608 - constant
+            f"ON c.account_id = s.account_id AND c.client_id = {mark} WHERE s.session_hash = {mark}"
         )
         self._local = threading.local()
         self._units: list[_Unit] = []
@@ -517,11 +528,17 @@ class HotPath:
 
     def find_session(self, session_hash: bytes) -> Session | None:
         row = self._one(self._select_session, (session_hash,))
-        return None if row is None else Session(bytes(row[0]), row[1], row[2], row[3])
+        return None if row is None else _session(row)
 
     def find_consent(self, account_id: int, client_id: str) -> Consent | None:
         row = self._one(self._select_consent, (account_id, client_id))
-        return None if row is None else Consent(row[0], row[1], _scopes(row[2]), row[3], row[4])
+        return None if row is None else _consent(row)
+
+    def find_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
+        row = self._one(self._select_session_and_consent, (client_id, session_hash))
+        if row is None:
+            return None, None
+        return _session(row), None if row[4] is None else _consent(row[4:])
 
     def _one(self, sql: str, params: tuple[Any, ...]) -> Sequence[Any] | None:
         with self._autocommit() as cursor:

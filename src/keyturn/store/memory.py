@@ -260,6 +260,10 @@ class MemoryStore:
     def get_session(self, session_hash: bytes) -> Session | None:
         return self._sessions.get(session_hash)
 
+    def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
+        session = self._sessions.get(session_hash)
+        return session, None if session is None else self._consents.get((session.account_id, client_id))
+
     def delete_session(self, session_hash: bytes) -> bool:
         with self._lock:
             return self._sessions.pop(session_hash, None) is not None

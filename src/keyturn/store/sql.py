@@ -418,6 +418,9 @@ class SqlStore:
     def get_session(self, session_hash: bytes) -> Session | None:
         return self.hot.find_session(session_hash)
 
+    def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
+        return self.hot.find_session_and_consent(session_hash, client_id)
+
     def delete_session(self, session_hash: bytes) -> bool:
         with self._begin() as connection:
             return connection.execute(delete(sessions).where(sessions.c.session_hash == session_hash)).rowcount == 1

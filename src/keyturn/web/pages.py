@@ -230,10 +230,10 @@ class Pages:
             auth = authorize.validate(self.ctx, params)
         except (authorize.InvalidClientRequest, authorize.AuthorizeError):
             return None
-        account = self.sessions.account_of(cookie)
+        account, consent = self.sessions.account_and_consent(cookie, auth.client.client_id)
         if account is None:
             return None
-        return authorize.approve_if_consented(self.ctx, auth, account.id)
+        return authorize.approve_if_consented(self.ctx, auth, account.id, consent)
 
     async def authorize_get(self, request: Request) -> Response:
         params = parse_qs(request.url.query, keep_blank_values=True)

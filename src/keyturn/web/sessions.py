@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyturn.core.context import Context
-from keyturn.core.models import Account, Session
+from keyturn.core.models import Account, Consent, Session
 
 SESSION_COOKIE = "kt_session"
 PRE_SESSION_COOKIE = "kt_pre"
@@ -40,7 +40,15 @@ class Sessions:
         """The account signed in with this session cookie value, or None (blocking)."""
         if not value:
             return None
-        session = self.ctx.store.get_session(self._digest("session", value))
+        return self._account(self.ctx.store.get_session(self._digest("session", value)))
+
+    def account_and_consent(self, value: str, client_id: str) -> tuple[Account | None, Consent | None]:
+        """``account_of``, and the account's consent to ``client_id``, in one look-up."""
+        session, consent = self.ctx.store.get_session_and_consent(self._digest("session", value), client_id)
+        account = self._account(session)
+        return account, None if account is None else consent
+
+    def _account(self, session: Session | None) -> Account | None:
         if session is None or session.expires_at <= self.ctx.clock.now():
             return None
         account = self.ctx.accounts.get(session.account_id)
