@@ -38,6 +38,17 @@ def test_an_exception_raised_in_the_call_is_raised_to_the_awaiting_task() -> Non
     workers.close()
 
 
+def test_a_stop_iteration_from_the_call_does_not_leave_the_task_waiting() -> None:
+    workers = Workers(1, "test-workers")
+
+    async def main() -> None:
+        await asyncio.wait_for(workers.run(lambda: next(iter(()))), 5)
+
+    with pytest.raises(RuntimeError, match="StopIteration"):
+        asyncio.run(main())
+    workers.close()
+
+
 def test_calls_run_side_by_side_up_to_the_size() -> None:
     workers = Workers(3, "test-workers")
     barrier = threading.Barrier(3, timeout=5)  # breaks unless three calls wait at once

@@ -1,4 +1,5 @@
-"""The hot statements (issue a token, find a token, find an API key), on the driver.
+"""The hot statements (issue a token, find a token, an API key, a session and its
+consent), on the driver.
 
 These run on every token request, introspection and API call. Each is one statement in
 autocommit mode: one round trip to PostgreSQL (no BEGIN, no COMMIT, no pre-ping) and one
@@ -20,7 +21,8 @@ NULL``). The batch runs the claims before the inserts; a claim that changes no r
 another request got there first, and that request's writes are skipped and it is told
 so (:class:`ClaimLost`) so that it can run again and see the claim. Claims stay atomic
 across processes, since they are decided by the database. On PostgreSQL one statement
-claims all the rows of one kind (codes, refresh tokens) of a batch, and the batch is
+claims all the rows of one kind (codes, refresh tokens) of a batch, with one statement
+text whatever the batch's size (so that it is prepared once), and the batch is
 pipelined: it costs two round trips (claims; inserts and COMMIT), however many requests
 it holds.
 """

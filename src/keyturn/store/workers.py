@@ -80,6 +80,8 @@ def _settle_soon(
 def _settle(future: asyncio.Future[Any], result: Any, error: BaseException | None) -> None:
     if future.cancelled():
         return
+    if isinstance(error, StopIteration):  # a future cannot hold one (PEP 479)
+        error = RuntimeError(f"the call raised StopIteration: {error!r}")
     if error is not None:
         future.set_exception(error)
     else:
