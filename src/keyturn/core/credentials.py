@@ -44,6 +44,10 @@ class Kind(StrEnum):
     AUTHORIZATION_CODE = "kt_ac_"
 
 
+#: Iterating an Enum builds its members anew each time: once, here.
+_KINDS = tuple((kind, kind.value) for kind in Kind)
+
+
 def _check(body: str) -> str:
     value = zlib.crc32(body.encode("ascii"))
     out = []
@@ -80,9 +84,9 @@ def kind_of(secret: str) -> Kind | None:
     """The kind of a well-formed Keyturn secret, or None (wrong length, prefix or check)."""
     if not secret.isascii():
         return None
-    for kind in Kind:
-        if secret.startswith(kind.value):
-            if len(secret) != len(kind.value) + _BODY_LENGTH + _CHECK_LENGTH:
+    for kind, prefix in _KINDS:
+        if secret.startswith(prefix):
+            if len(secret) != len(prefix) + _BODY_LENGTH + _CHECK_LENGTH:
                 return None
             head, check = secret[:-_CHECK_LENGTH], secret[-_CHECK_LENGTH:]
             return kind if hmac.compare_digest(_check(head), check) else None
