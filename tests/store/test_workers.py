@@ -53,11 +53,14 @@ def test_calls_run_side_by_side_up_to_the_size() -> None:
     workers = Workers(3, "test-workers")
     barrier = threading.Barrier(3, timeout=5)  # breaks unless three calls wait at once
 
-    async def main() -> list[int]:
-        return await asyncio.gather(*(workers.run(barrier.wait) for _ in range(3)))
+    def meet() -> str:
+        barrier.wait()
+        return threading.current_thread().name
 
-    assert sorted(asyncio.run(main())) == [0, 1, 2]
-    assert len({thread.name for thread in threading.enumerate() if thread.name.startswith("test-workers_")}) == 3
+    async def main() -> list[str]:
+        return await asyncio.gather(*(workers.run(meet) for _ in range(3)))
+
+    assert sorted(asyncio.run(main())) == ["test-workers_0", "test-workers_1", "test-workers_2"]
     workers.close()
 
 
