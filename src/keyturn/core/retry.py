@@ -16,6 +16,8 @@ from typing import Any
 from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
+from .jsontext import compact
+
 _CONTEXT = b"keyturn/refresh-retry/v1\x00"
 _NONCE = 12
 
@@ -26,7 +28,7 @@ def _aead(refresh_token: str) -> AESGCM:
 
 def seal(refresh_token: str, response: dict[str, Any]) -> bytes:
     nonce = os.urandom(_NONCE)
-    plaintext = json.dumps(response, separators=(",", ":")).encode("utf-8")
+    plaintext = compact(response)
     return nonce + _aead(refresh_token).encrypt(nonce, plaintext, None)
 
 

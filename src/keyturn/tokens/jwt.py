@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import json
 from collections.abc import Mapping
 from typing import Any
 
@@ -13,6 +12,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.asymmetric.utils import decode_dss_signature
 
 from keyturn.core.clock import Clock
+from keyturn.core.jsontext import compact
 
 from .keys import ActiveKey, KeyRing
 
@@ -24,10 +24,6 @@ _ECDSA_SHA256 = ec.ECDSA(hashes.SHA256())
 def _b64(data: bytes) -> bytes:
     # RFC 7515 §2: base64url without padding.
     return base64.urlsafe_b64encode(data).rstrip(b"=")
-
-
-def _json(value: Any) -> bytes:
-    return json.dumps(value, separators=(",", ":")).encode("utf-8")
 
 
 def _signature(key: ActiveKey, signing_input: bytes) -> bytes:
@@ -54,8 +50,8 @@ class JwtAccessTokens:
         as much as the signature. Verification stays with PyJWT."""
         active = self._keyring.active
         if self._header is None or self._header[0] is not active:
-            self._header = (active, _b64(_json({"alg": active.alg, "kid": active.kid, "typ": TYP})))
-        signing_input = self._header[1] + b"." + _b64(_json(dict(claims)))
+            self._header = (active, _b64(compact({"alg": active.alg, "kid": active.kid, "typ": TYP})))
+        signing_input = self._header[1] + b"." + _b64(compact(dict(claims)))
         return (signing_input + b"." + _b64(_signature(active, signing_input))).decode("ascii")
 
     def decode(self, token: str) -> dict[str, Any] | None:

@@ -7,9 +7,10 @@ Portal pages, which are not hot, use Starlette.
 
 from __future__ import annotations
 
-import json
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
+
+from keyturn.core.jsontext import compact
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -96,12 +97,7 @@ async def send_bytes(
     await send({"type": "http.response.body", "body": body})
 
 
-def json_bytes(payload: Any) -> bytes:
-    return _encode(payload).encode("utf-8")
-
-
-#: One encoder for every response (json.dumps with options builds a new one per call).
-_encode = json.JSONEncoder(separators=(",", ":")).encode
+json_bytes = compact
 
 
 async def send_json(send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:

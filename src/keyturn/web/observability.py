@@ -122,7 +122,7 @@ class JsonFormatter(logging.Formatter):
             entry.update(fields)
         if record.exc_info:
             entry["exception"] = self.formatException(record.exc_info)
-        return json.dumps(entry, separators=(",", ":"), default=str)
+        return _encode_log(entry)
 
 
 def configure_logging(level: str = "info") -> None:
@@ -170,6 +170,7 @@ def flush_access_log() -> None:
 _pending: list[str] = []
 atexit.register(flush_access_log)
 _json = json.JSONEncoder(ensure_ascii=True).encode
+_encode_log = json.JSONEncoder(separators=(",", ":"), default=str).encode
 
 
 def now() -> float:
