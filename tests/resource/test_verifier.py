@@ -5,6 +5,7 @@ blocking and on the async path."""
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
@@ -113,12 +114,61 @@ def test_an_accepted_credential_is_cached_for_cache_ttl_and_no_longer(
     verifier = auth_server.verifier(cache_ttl=10)
     key = auth_server.api_key()
     verify(verifier, key)
-    fake_clock.advance(9.9)
+    fake_clock.advance(7.9)
     verify(verifier, key)
     assert auth_server.calls[INTROSPECT] == 1
-    fake_clock.advance(0.1)
+    fake_clock.advance(2.1)  # 10 s: no request came in the last fifth to renew it
     verify(verifier, key)
     assert auth_server.calls[INTROSPECT] == 2
+
+
+def test_an_answer_in_use_is_renewed_by_a_request_in_the_last_fifth_of_its_lifetime(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=10)
+    key = auth_server.api_key()
+    verify(verifier, key)
+    fake_clock.advance(8)
+    assert verify(verifier, key).sub == "7"
+    assert auth_server.calls[INTROSPECT] == 2  # asked again, 2 s before the answer expired
+    fake_clock.advance(7.9)  # 15.9 s: the renewed answer holds until 18 s
+    verify(verifier, key)
+    assert auth_server.calls[INTROSPECT] == 2
+
+
+def test_a_renewal_that_finds_the_credential_revoked_refuses_it_at_once(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=10)
+    key = auth_server.api_key()
+    verify(verifier, key)
+    auth_server.revoke(key)
+    fake_clock.advance(8)
+    with pytest.raises(InvalidToken):
+        verify(verifier, key)
+    # The cached acceptance is gone, not only this request's: the refusal is what is cached.
+    with pytest.raises(InvalidToken) as refused:
+        verify(verifier, key)
+    assert refused.value.detail == "inactive (cached)"
+    assert auth_server.calls[INTROSPECT] == 2
+
+
+def test_a_renewal_that_cannot_reach_the_server_keeps_the_cached_answer_within_its_lifetime(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, verify: VerifyFunction, caplog: pytest.LogCaptureFixture
+) -> None:
+    verifier = auth_server.verifier(cache_ttl=10)
+    key = auth_server.api_key()
+    verify(verifier, key)
+    auth_server.down = True
+    fake_clock.advance(8)
+    assert verify(verifier, key).sub == "7"
+    assert "renewing it failed" in caplog.text
+    fake_clock.advance(1.9)
+    assert verify(verifier, key).sub == "7"  # the next request tries again, and keeps it too
+    assert auth_server.calls[INTROSPECT] == 3
+    fake_clock.advance(0.1)
+    with pytest.raises(AuthServerUnavailable):
+        verify(verifier, key)
 
 
 def test_revocation_takes_effect_within_the_cache_ttl(
@@ -561,3 +611,49 @@ def test_threads_with_a_new_kid_share_one_jwks_fetch(auth_server: FakeAuthServer
         principals = list(pool.map(verifier.verify, tokens))
     assert {p.sub for p in principals} == {"7"}
     assert (auth_server.calls[METADATA], auth_server.calls[JWKS]) == (1, 1)
+
+
+def _slow_introspection(auth_server: FakeAuthServer, fake_clock: FakeClock, **options: Any) -> Verifier:
+    """A verifier whose authorization server takes 10 ms to answer, on both paths."""
+
+    def slow(request: httpx.Request) -> httpx.Response:
+        time.sleep(0.01)
+        return auth_server.handler(request)
+
+    async def aslow(request: httpx.Request) -> httpx.Response:
+        await asyncio.sleep(0.01)
+        return auth_server.handler(request)
+
+    return Verifier(
+        ISSUER,
+        RS_CLIENT_ID,
+        RS_CLIENT_SECRET,
+        http_client=httpx.Client(transport=httpx.MockTransport(slow)),
+        async_http_client=httpx.AsyncClient(transport=httpx.MockTransport(aslow)),
+        clock=fake_clock,
+        **options,
+    )
+
+
+@pytest.mark.anyio
+async def test_while_one_request_renews_an_answer_the_requests_beside_it_keep_the_cached_one(
+    auth_server: FakeAuthServer, fake_clock: FakeClock
+) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock, cache_ttl=10)
+    key = auth_server.api_key()
+    await verifier.averify(key)
+    fake_clock.advance(9)
+    principals = await asyncio.gather(*(verifier.averify(key) for _ in range(20)))
+    assert {p.sub for p in principals} == {"7"}
+    assert auth_server.calls[INTROSPECT] == 2
+
+
+def test_threads_beside_a_renewal_keep_the_cached_answer(auth_server: FakeAuthServer, fake_clock: FakeClock) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock, cache_ttl=10)
+    key = auth_server.api_key()
+    verifier.verify(key)
+    fake_clock.advance(9)
+    with ThreadPoolExecutor(8) as pool:
+        principals = list(pool.map(verifier.verify, [key] * 20))
+    assert {p.sub for p in principals} == {"7"}
+    assert auth_server.calls[INTROSPECT] == 2

@@ -5,11 +5,20 @@ API keys are asked about at the introspection endpoint, and the answer is cached
 most ``cache_ttl`` seconds: a token or API key revoked at the authorization server stops
 working here within that bound. A negative answer is cached for ``negative_cache_ttl``
 seconds only. An authorization server that cannot be asked means 503, never "accept".
+
+An answer in use is renewed before it expires: the first request in the last fifth of its
+lifetime asks again, while the requests beside it keep the cached answer (which still
+holds). So a credential in steady use is asked about by one request every
+``cache_ttl * 4/5`` seconds, and never by every request in flight at the moment its answer
+expires. Should that renewal find the server unreachable, the request keeps the cached
+answer, within its lifetime.
 """
 
 from __future__ import annotations
 
 import logging
+import math
+import threading
 from time import monotonic, time
 from typing import NamedTuple, Protocol
 
@@ -33,6 +42,8 @@ DEFAULT_CACHE_MAX_ENTRIES = 10_000
 DEFAULT_NEGATIVE_CACHE_MAX_ENTRIES = 1_000
 DEFAULT_JWKS_REFRESH_INTERVAL = 10.0
 DEFAULT_JWKS_MAX_AGE = 300.0
+#: An introspection answer is renewed once this share of its lifetime has passed.
+RENEW_AFTER = 0.8
 
 
 class Clock(Protocol):
@@ -56,6 +67,9 @@ class _Accepted(NamedTuple):
     #: The JWKS key a JWT's signature was checked with (None: an introspection answer
     #: alone): the answer counts only while that key is published.
     kid: str | None
+    #: When (monotonic) a request should ask the authorization server again; never for
+    #: a JWT checked locally, which costs no request to check again.
+    renew_at: float
 
 
 class Verifier:
@@ -114,6 +128,9 @@ class Verifier:
         self._accepted: TTLCache[_Accepted] = TTLCache(cache_max_entries, self._clock.monotonic)
         # Separate, so that a flood of bad credentials cannot evict the good ones.
         self._refused: TTLCache[str] = TTLCache(negative_cache_max_entries, self._clock.monotonic)
+        #: Digests of the credentials whose answer a request is renewing right now.
+        self._renewing: set[bytes] = set()
+        self._renewing_lock = threading.Lock()
         self._keys = KeySet(
             refresh_interval=jwks_refresh_interval, max_age=jwks_max_age, monotonic=self._clock.monotonic
         )
@@ -130,9 +147,18 @@ class Verifier:
         key = self._digest(credential)
         # A credential accepted within cache_ttl is known by its digest alone: its shape,
         # header and signature were checked then, and no authorization server is asked.
-        known = self._recall(key)
-        if known is not None:
+        known, renew = self._recall(key)
+        if known is not None and not renew:
             return known
+        try:
+            return self._verify(key, credential, shape)
+        except AuthServerUnavailable as exc:
+            return self._keep(known, exc)
+        finally:
+            if renew:
+                self._renewed(key)
+
+    def _verify(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
         shape = shape or check_shape(credential)
         kid: str | None = None
         if shape is Shape.JWT:
@@ -173,9 +199,18 @@ class Verifier:
     async def averify(self, credential: str, shape: Shape | None = None) -> Principal:
         """:meth:`verify` without blocking the event loop."""
         key = self._digest(credential)
-        known = self._recall(key)
-        if known is not None:
+        known, renew = self._recall(key)
+        if known is not None and not renew:
             return known
+        try:
+            return await self._averify(key, credential, shape)
+        except AuthServerUnavailable as exc:
+            return self._keep(known, exc)
+        finally:
+            if renew:
+                self._renewed(key)
+
+    async def _averify(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
         shape = shape or check_shape(credential)
         kid: str | None = None
         if shape is Shape.JWT:
@@ -236,20 +271,41 @@ class Verifier:
             token, header, key, issuer=self.issuer, audience=self.audience, now=self._clock.time(), leeway=self.leeway
         )
 
-    def _recall(self, key: bytes) -> Principal | None:
-        """The cached principal of the credential with digest ``key``, if it still holds."""
+    def _recall(self, key: bytes) -> tuple[Principal | None, bool]:
+        """The cached principal of the credential with digest ``key``, if it still holds,
+        and whether this request is the one to renew it (then the principal is what it
+        keeps if the authorization server cannot be asked)."""
         accepted = self._accepted.get(key)
         if accepted is None:
-            return None
-        principal, kid = accepted
+            return None, False
+        principal, kid, renew_at = accepted
         # Never past the credential's own expiry, even within the cache lifetime.
         if principal.expires_at is not None and principal.expires_at <= self._clock.time():
-            return None
+            return None, False
         # A checked signature counts only while its key is published: when the JWKS is due
         # to be fetched again (it may have dropped the key), the token takes the long way.
         if kid is not None and (self._keys.get(kid) is None or self._keys.wants_refresh(kid)):
-            return None
-        return principal
+            return None, False
+        if self._clock.monotonic() < renew_at:
+            return principal, False
+        with self._renewing_lock:
+            if key in self._renewing:  # another request is renewing it
+                return principal, False
+            self._renewing.add(key)
+        return principal, True
+
+    def _renewed(self, key: bytes) -> None:
+        with self._renewing_lock:
+            self._renewing.discard(key)
+
+    @staticmethod
+    def _keep(known: Principal | None, exc: AuthServerUnavailable) -> Principal:
+        """A renewal that could not ask the server keeps the cached answer, which still
+        holds; without one, the request cannot be decided (503)."""
+        if known is None:
+            raise exc
+        log.warning("keeping a cached answer: renewing it failed (%s)", exc.detail)
+        return known
 
     def _raise_if_refused(self, key: bytes) -> None:
         reason = self._refused.get(key)
@@ -259,16 +315,18 @@ class Verifier:
     def _remember_jwt(self, key: bytes, principal: Principal, kid: str) -> Principal:
         # A signature checked once need not be checked again for cache_ttl seconds (never
         # past exp, and only while its key is published): the bound of an introspection answer.
-        self._accepted.put(key, _Accepted(principal, kid), self._ttl(principal))
+        self._accepted.put(key, _Accepted(principal, kid, math.inf), self._ttl(principal))
         return principal
 
     def _remember(self, key: bytes, response: httpx.Response, kid: str | None) -> Principal:
         body = json_object(response, "introspection")
         principal, reason = principal_from(body, issuer=self.issuer, audience=self.audience, now=self._clock.time())
         if principal is None:
+            self._accepted.discard(key)  # a renewal found it revoked: no request keeps it
             self._refused.put(key, reason, self.negative_cache_ttl)
             raise InvalidToken(detail=reason)
-        self._accepted.put(key, _Accepted(principal, kid), self._ttl(principal))
+        ttl = self._ttl(principal)
+        self._accepted.put(key, _Accepted(principal, kid, self._clock.monotonic() + ttl * RENEW_AFTER), ttl)
         return principal
 
     def _ttl(self, principal: Principal) -> float:
