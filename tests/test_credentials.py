@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import base64
 import hashlib
+import hmac
 import string
 import time
+import zlib
 
 import pytest
 
@@ -153,6 +155,24 @@ def test_a_digest_depends_on_the_input() -> None:
     secret = new_secret(Kind.API_KEY)
     assert hasher.digest(secret) != hasher.digest(replace_at(secret, len(secret) - 1))
     assert hasher.digest("a") != hasher.digest("b")
+
+
+@pytest.mark.parametrize("secret", ["", "kt_key_x", "é" * 70, new_secret(Kind.API_KEY)])
+def test_a_digest_is_hmac_sha256_under_a_key_derived_from_the_server_secret(secret: str) -> None:
+    # Stored digests must stay what they were: any other function would orphan them.
+    key = hmac.digest(SERVER_SECRET.encode(), b"keyturn/credential-hash/v1", "sha256")
+    assert Hasher(SERVER_SECRET).digest(secret) == hmac.digest(key, secret.encode(), "sha256")
+
+
+def test_the_check_is_the_crc32_of_prefix_and_body_in_base62_least_significant_digit_first() -> None:
+    digits = string.digits + string.ascii_uppercase + string.ascii_lowercase
+    for _ in range(200):
+        secret = new_secret(Kind.ACCESS_TOKEN)
+        value, check = zlib.crc32(secret[:-CHECK_LENGTH].encode()), ""
+        for _ in range(CHECK_LENGTH):
+            value, digit = divmod(value, 62)
+            check += digits[digit]
+        assert secret[-CHECK_LENGTH:] == check
 
 
 def test_a_digest_is_not_a_plain_sha256_of_the_secret() -> None:
