@@ -657,3 +657,86 @@ def test_threads_beside_a_renewal_keep_the_cached_answer(auth_server: FakeAuthSe
         principals = list(pool.map(verifier.verify, [key] * 20))
     assert {p.sub for p in principals} == {"7"}
     assert auth_server.calls[INTROSPECT] == 2
+
+
+# ---- concurrency: one question for a credential no cached answer covers ----
+
+
+@pytest.mark.anyio
+async def test_concurrent_requests_with_a_new_credential_ask_once(
+    auth_server: FakeAuthServer, fake_clock: FakeClock
+) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock)
+    key, other = auth_server.api_key(), auth_server.api_key(sub="8")
+    principals = await asyncio.gather(*(verifier.averify(credential) for credential in [key] * 20 + [other] * 5))
+    assert [p.sub for p in principals] == ["7"] * 20 + ["8"] * 5
+    assert auth_server.calls[INTROSPECT] == 2
+    assert verifier._aflights == {}
+
+
+def test_threads_with_a_new_credential_ask_once(auth_server: FakeAuthServer, fake_clock: FakeClock) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock)
+    key, other = auth_server.api_key(), auth_server.api_key(sub="8")
+    with ThreadPoolExecutor(8) as pool:
+        principals = list(pool.map(verifier.verify, [key] * 20 + [other] * 5))
+    assert [p.sub for p in principals] == ["7"] * 20 + ["8"] * 5
+    # Eight threads: a thread may come back to a credential after its question ended,
+    # and then finds the cached answer.
+    assert auth_server.calls[INTROSPECT] == 2
+    assert verifier._flights == {}
+
+
+@pytest.mark.anyio
+async def test_requests_waiting_on_a_refusal_are_all_refused_by_one_question(
+    auth_server: FakeAuthServer, fake_clock: FakeClock
+) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock)
+    unknown = new_secret(Kind.API_KEY)
+    outcomes = await asyncio.gather(*(verifier.averify(unknown) for _ in range(10)), return_exceptions=True)
+    assert all(isinstance(outcome, InvalidToken) for outcome in outcomes)
+    assert auth_server.calls[INTROSPECT] == 1
+
+
+def test_threads_waiting_on_an_unreachable_server_all_get_503_from_one_attempt(
+    auth_server: FakeAuthServer, fake_clock: FakeClock
+) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock)
+    verifier.verify(auth_server.api_key())  # metadata known: the next question is an introspection
+    key = auth_server.api_key(sub="8")
+    auth_server.down = True
+
+    def attempt(_: int) -> BaseException | None:
+        try:
+            verifier.verify(key)
+        except AuthServerUnavailable as exc:
+            return exc
+        return None
+
+    with ThreadPoolExecutor(8) as pool:
+        outcomes = list(pool.map(attempt, range(8)))
+    assert all(isinstance(outcome, AuthServerUnavailable) for outcome in outcomes)
+    assert auth_server.calls[INTROSPECT] == 2
+    # Nothing is cached: once the server is back, the credential is asked about again.
+    auth_server.down = False
+    assert verifier.verify(key).sub == "8"
+    assert auth_server.calls[INTROSPECT] == 3
+
+
+@pytest.mark.anyio
+async def test_a_request_waiting_on_a_cancelled_question_asks_itself(
+    auth_server: FakeAuthServer, fake_clock: FakeClock
+) -> None:
+    verifier = _slow_introspection(auth_server, fake_clock)
+    verifier.verify(auth_server.api_key())  # metadata known
+    key = auth_server.api_key(sub="8")
+    asking = asyncio.ensure_future(verifier.averify(key))
+    await asyncio.sleep(0.002)  # its introspection is under way
+    waiting = asyncio.ensure_future(verifier.averify(key))
+    await asyncio.sleep(0.002)
+    asking.cancel()
+    principal = await waiting
+    assert principal.sub == "8"
+    assert asking.cancelled()
+    # The cancelled question never reached the server (it takes 10 ms to answer).
+    assert auth_server.calls[INTROSPECT] == 2
+    assert verifier._aflights == {}

@@ -13,7 +13,7 @@ import httpx
 from ._errors import AuthServerUnavailable
 
 
-def _loop() -> asyncio.AbstractEventLoop | None:
+def running_loop() -> asyncio.AbstractEventLoop | None:
     try:
         return asyncio.get_running_loop()
     except RuntimeError:  # another async library (trio): one client for it
@@ -40,7 +40,7 @@ class AsyncHttp:
         self.keys_lock = anyio.Lock()
 
     async def bind(self) -> httpx.AsyncClient:
-        loop = _loop()
+        loop = running_loop()
         if self._client is None or loop is not self._loop:
             self._loop = loop
             self.metadata_lock = anyio.Lock()
@@ -64,7 +64,7 @@ class AsyncHttp:
     async def aclose(self) -> None:
         """Closes the client this class opened (not one the application passed in)."""
         closer, self._closer, self._client = self._closer, None, None
-        if closer is not None and self._loop is _loop():
+        if closer is not None and self._loop is running_loop():
             await closer.aclose()
 
 

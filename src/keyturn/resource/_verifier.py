@@ -12,6 +12,10 @@ holds). So a credential in steady use is asked about by one request every
 ``cache_ttl * 4/5`` seconds, and never by every request in flight at the moment its answer
 expires. Should that renewal find the server unreachable, the request keeps the cached
 answer, within its lifetime.
+
+A credential no cached answer covers is asked about once however many requests present it
+at the same moment (a client starting fifty calls with a new key): the first request
+asks, and the others wait for its answer, or its error, instead of asking too.
 """
 
 from __future__ import annotations
@@ -19,16 +23,18 @@ from __future__ import annotations
 import logging
 import math
 import threading
+from dataclasses import dataclass, field
 from time import monotonic, time
-from typing import NamedTuple, Protocol
+from typing import Generic, NamedTuple, Protocol, TypeVar
 
+import anyio
 import httpx
 
 from ._cache import TTLCache
 from ._credentials import Digester, Shape, check_shape
 from ._discovery import Metadata, json_object, parse_metadata, well_known_url
-from ._errors import AuthServerUnavailable, InvalidToken
-from ._http import AsyncHttp, SyncHttp
+from ._errors import AuthError, AuthServerUnavailable, InvalidToken
+from ._http import AsyncHttp, SyncHttp, running_loop
 from ._introspection import basic_credentials, introspection_request, principal_from
 from ._jwt import Header, check_token, parse_jwks, read_header
 from ._keyset import KeySet
@@ -70,6 +76,29 @@ class _Accepted(NamedTuple):
     #: When (monotonic) a request should ask the authorization server again; never for
     #: a JWT checked locally, which costs no request to check again.
     renew_at: float
+
+
+_Done = TypeVar("_Done", threading.Event, anyio.Event)
+
+
+@dataclass(eq=False)
+class _Flight(Generic[_Done]):
+    """One request's question about a credential no cached answer covers; the requests
+    presenting that credential meanwhile wait for its outcome instead of asking too."""
+
+    #: Set once the question has its outcome (threading.Event on the blocking path).
+    done: _Done
+    #: The event loop of an async question (None: blocking, or not asyncio).
+    loop: object = None
+    principal: Principal | None = None
+    error: AuthError | None = field(default=None, repr=False)
+
+    def outcome(self) -> Principal | None:
+        """The answer, raised if it was an error; None when the asking request ended
+        without one (it was cancelled): then the waiting request asks itself."""
+        if self.error is not None:
+            raise self.error.with_traceback(None)
+        return self.principal
 
 
 class Verifier:
@@ -131,6 +160,10 @@ class Verifier:
         #: Digests of the credentials whose answer a request is renewing right now.
         self._renewing: set[bytes] = set()
         self._renewing_lock = threading.Lock()
+        #: Credentials no cached answer covers, being asked about right now (by digest).
+        self._flights: dict[bytes, _Flight[threading.Event]] = {}
+        self._flights_lock = threading.Lock()
+        self._aflights: dict[bytes, _Flight[anyio.Event]] = {}
         self._keys = KeySet(
             refresh_interval=jwks_refresh_interval, max_age=jwks_max_age, monotonic=self._clock.monotonic
         )
@@ -150,6 +183,8 @@ class Verifier:
         known, renew = self._recall(key)
         if known is not None and not renew:
             return known
+        if known is None:
+            return self._first_answer(key, credential, shape)
         try:
             return self._verify(key, credential, shape)
         except AuthServerUnavailable as exc:
@@ -157,6 +192,29 @@ class Verifier:
         finally:
             if renew:
                 self._renewed(key)
+
+    def _first_answer(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
+        """:meth:`_verify`, once for all the threads presenting ``credential`` meanwhile."""
+        while True:
+            with self._flights_lock:
+                flight = self._flights.get(key)
+                if flight is None:
+                    flight = self._flights[key] = _Flight(threading.Event())
+                    break
+            flight.done.wait()
+            principal = flight.outcome()
+            if principal is not None:
+                return principal
+        try:
+            flight.principal = self._verify(key, credential, shape)
+            return flight.principal
+        except AuthError as exc:
+            flight.error = exc
+            raise
+        finally:
+            with self._flights_lock:
+                del self._flights[key]
+            flight.done.set()
 
     def _verify(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
         shape = shape or check_shape(credential)
@@ -202,6 +260,8 @@ class Verifier:
         known, renew = self._recall(key)
         if known is not None and not renew:
             return known
+        if known is None:
+            return await self._afirst_answer(key, credential, shape)
         try:
             return await self._averify(key, credential, shape)
         except AuthServerUnavailable as exc:
@@ -209,6 +269,27 @@ class Verifier:
         finally:
             if renew:
                 self._renewed(key)
+
+    async def _afirst_answer(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
+        """:meth:`_averify`, once for all the requests presenting ``credential`` meanwhile
+        (on this event loop: a question asked on another loop is not waited for)."""
+        loop = running_loop()
+        while (flight := self._aflights.get(key)) is not None and flight.loop is loop:
+            await flight.done.wait()
+            principal = flight.outcome()
+            if principal is not None:
+                return principal
+        flight = self._aflights[key] = _Flight(anyio.Event(), loop)
+        try:
+            flight.principal = await self._averify(key, credential, shape)
+            return flight.principal
+        except AuthError as exc:
+            flight.error = exc
+            raise
+        finally:
+            if self._aflights.get(key) is flight:
+                del self._aflights[key]
+            flight.done.set()
 
     async def _averify(self, key: bytes, credential: str, shape: Shape | None) -> Principal:
         shape = shape or check_shape(credential)
