@@ -115,3 +115,24 @@ def test_quick_mode_measures_oidc_provider_for_comparison(tmp_path: Path) -> Non
     for result in results:
         assert result["server"] == "oidc-provider"
         assert_measured(result)
+
+
+def test_refresh_tokens_are_made_in_rounds_that_codes_outlive(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # An authorization code lives 60 s: 70,000 codes issued at once had partly expired
+    # before wrk exchanged them. Each round issues and exchanges CODES_PER_ROUND at most.
+    from bench import keyturn_fixture
+    from bench.processes import Processes
+
+    fixture = keyturn_fixture.KeyturnFixture(Processes(tmp_path, None), "sqlite://", tmp_path)
+    rounds: list[int] = []
+
+    def exchange(server: Any, count: int, work_dir: Path, **_: Any) -> tuple[list[str], float]:
+        rounds.append(count)
+        return [f"kt_rt_{len(rounds)}_{n}" for n in range(count)], count / 2_000
+
+    monkeypatch.setattr(fixture, "_exchange_codes", exchange)
+    tokens, per_second = fixture.refresh_tokens(None, 25_000, tmp_path, load_cpu=None, connections=64)  # type: ignore[arg-type]
+    assert rounds == [10_000, 10_000, 5_000]
+    assert keyturn_fixture.CODES_PER_ROUND == 10_000
+    assert len(tokens) == len(set(tokens)) == 25_000
+    assert per_second == pytest.approx(2_000)
