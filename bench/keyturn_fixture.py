@@ -243,7 +243,7 @@ class KeyturnFixture:
             )
             tokens += more
             exchanging += seconds
-        return tokens, count / exchanging
+        return tokens, (count / exchanging if exchanging else 0.0)
 
     def _exchange_codes(
         self, server: Server, count: int, work_dir: Path, *, load_cpu: int | None, connections: int
