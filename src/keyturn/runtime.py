@@ -1,4 +1,6 @@
-"""Wiring: from validated settings to an open store, a key ring and the helpers core needs.
+"""Wiring: from validated settings to an open store, a key ring and the helpers core needs,
+and how a server runs core on that store (where blocking calls run, what commits a unit
+of work).
 
 Shared by the CLI and the web app so that both see the same database the same way.
 """
@@ -7,13 +9,15 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 from keyturn.core.clock import Clock, SystemClock
 from keyturn.core.context import Context
 from keyturn.core.credentials import Hasher
 from keyturn.core.ports import Store, StoreUnavailable
+from keyturn.core.unit_of_work import UnitOfWork
 from keyturn.settings import Settings
 
 if TYPE_CHECKING:
@@ -21,6 +25,7 @@ if TYPE_CHECKING:
     from keyturn.tokens.keys import KeyRing
 
 log = logging.getLogger("keyturn")
+T = TypeVar("T")
 
 DEV_SECRET_FILE = "keyturn.secret"
 
@@ -33,11 +38,26 @@ class StartupError(Exception):
         self.exit_code = exit_code
 
 
+class Threads(Protocol):
+    """Threads that run blocking calls for the event loop (keyturn.store.workers)."""
+
+    def run(self, call: Callable[[], T]) -> Awaitable[T]: ...
+
+    def close(self) -> None: ...
+
+
 @dataclass(slots=True)
 class Runtime:
     #: What the protocol functions get.
     ctx: Context
     keyring: KeyRing
+    #: Where a server runs core's blocking calls: None inline, on the event loop (SQLite:
+    #: a call takes microseconds); else in these threads, as many as the pool has
+    #: connections (PostgreSQL: one slow query must not stall the loop).
+    threads: Threads | None
+    #: How a server commits a unit of work: the store's group commit. Returns True when
+    #: the unit's claim was lost.
+    commit: Callable[[UnitOfWork], Awaitable[bool]]
     #: Cross-node cache invalidation, when Redis is configured.
     invalidations: Invalidations | None = None
 
@@ -71,6 +91,8 @@ class Runtime:
     def close(self) -> None:
         if self.invalidations is not None:
             self.invalidations.stop()
+        if self.threads is not None:
+            self.threads.close()
         self.ctx.store.close()
 
 
@@ -117,7 +139,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
     signing keys. Raises StartupError with a one-line explanation."""
     from cryptography.exceptions import InvalidTag
 
-    from keyturn.store.database import create_database_engine
+    from keyturn.store.database import POSTGRES_POOL_SIZE, create_database_engine, is_sqlite
     from keyturn.store.migrate import SchemaError, check_revision, schema_status, upgrade
     from keyturn.store.sql import SqlStore
     from keyturn.tokens.keys import KeyRing, KeySealer
@@ -164,7 +186,13 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
         jwt=JwtAccessTokens(keyring, settings.issuer, clock),
         limiter=limiter,
     )
-    runtime = Runtime(ctx=ctx, keyring=keyring)
+    from keyturn.store.workers import Workers
+
+    # As many threads as pooled connections: more would wait for a connection, or open
+    # (and close again) one of their own. Not anyio's to_thread nor an executor (see
+    # keyturn.store.workers).
+    threads = None if is_sqlite(settings.database_url) else Workers(POSTGRES_POOL_SIZE, "keyturn-db")
+    runtime = Runtime(ctx=ctx, keyring=keyring, threads=threads, commit=store.group.commit)
     if settings.redis_url is not None:
         from keyturn.cluster import Invalidations
 

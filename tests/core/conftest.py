@@ -1,11 +1,14 @@
 """Core is tested through its public functions, on every store (memory, SQLite, PostgreSQL)
-and with a frozen clock."""
+and with a frozen clock. Core's flows that write are driven as the server drives them:
+on SQL stores through the group commit (SQLite inline on an event loop, PostgreSQL in
+threads), on the in-memory store committing each unit at once."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeVar
 
 import pytest
 
@@ -13,13 +16,23 @@ from keyturn.core.clock import FrozenClock
 from keyturn.core.context import Context
 from keyturn.core.credentials import Hasher
 from keyturn.core.models import Account, Client
+from keyturn.core.params import Params
 from keyturn.core.ports import Store
 from keyturn.core.registration import register_client
+from keyturn.core.revocation import revoke as revoke_flow
+from keyturn.core.service import Flow, run
+from keyturn.core.token_endpoint import token as token_flow
 from keyturn.settings import Settings
+from keyturn.store.sql import SqlStore
+from keyturn.store.workers import Workers
 from keyturn.tokens.jwt import JwtAccessTokens
 from keyturn.tokens.keys import KeyRing, KeySealer
+from keyturn.web.protocol import Blocking
 
 from ..conftest import TEST_SECRET
+
+T = TypeVar("T")
+_THREADS = Workers(2, "keyturn-test-db")
 
 CATALOGUE = {"sms": "Send SMS messages", "balance": "Query balance", "analytics": "Query statistics"}
 
@@ -76,3 +89,22 @@ def register(ctx: Context, owner: Account, **options: Any) -> Registered:
         **options,
     )
     return Registered(created.client, created.client_secret)
+
+
+def drive(ctx: Context, flow: Flow[T]) -> T:
+    """Runs a flow as a server on ctx's store would."""
+    store = ctx.store
+    if not isinstance(store, SqlStore):
+        return run(flow)
+    threads = None if store.connections.sqlite else _THREADS
+    return asyncio.run(Blocking(threads, store.group.commit).flow(flow))
+
+
+def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str, Any]:
+    """POST /oauth/token, as core answers it."""
+    return drive(ctx, token_flow(ctx, authorization, params))
+
+
+def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
+    """POST /oauth/revoke, as core answers it."""
+    drive(ctx, revoke_flow(ctx, authorization, params))

@@ -11,9 +11,8 @@ from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
 from keyturn.core.models import Account, TokenKind
-from keyturn.core.token_endpoint import token
 
-from .conftest import Registered, register
+from .conftest import Registered, register, token
 
 VERIFIER = "dBjftJeZ4CVP-mJ92K9e3p-fQzR4Tz8uB6f3f8w5J5bRkXp1lq2"
 REDIRECT = "https://app.example.com/cb"
@@ -142,8 +141,9 @@ def test_codes_are_stored_only_under_their_time_and_keyed_hash(ctx: Context, own
     code = code_for(ctx, app, owner)
     assert kind_of(code) is Kind.AUTHORIZATION_CODE
     key = ctx.hasher.token_key(code)
-    assert ctx.store.consume_code(ctx.hasher.digest(code), app.client.client_id, ctx.clock.now()) == (None, False)
-    consumed, replayed = ctx.store.consume_code(key, app.client.client_id, ctx.clock.now())
+    unit = ctx.store.begin()
+    assert unit.claim_code(ctx.hasher.digest(code), app.client.client_id, ctx.clock.now()) == (None, False)
+    consumed, replayed = unit.claim_code(key, app.client.client_id, ctx.clock.now())
     assert consumed is not None
     assert not replayed
     assert consumed.code_hash == key

@@ -5,9 +5,8 @@ from __future__ import annotations
 from keyturn.core.context import Context
 from keyturn.core.housekeeping import cutoffs, purge
 from keyturn.core.models import Account
-from keyturn.core.token_endpoint import token
 
-from .conftest import register
+from .conftest import register, token
 
 
 def live_rows(ctx: Context) -> int:

@@ -10,9 +10,8 @@ from keyturn.core.context import Context
 from keyturn.core.errors import InvalidClient, RateLimited
 from keyturn.core.models import Account
 from keyturn.core.ratelimit import LocalLimiter
-from keyturn.core.token_endpoint import token
 
-from .conftest import register
+from .conftest import register, token
 
 
 def test_a_window_opens_at_the_first_hit() -> None:

@@ -1,4 +1,6 @@
-"""The storage contract (core/ports.py), held against every implementation."""
+"""The storage contract (core/ports.py) and its unit of work (core/unit_of_work.py), held
+against every implementation. Writes of the unit of work are committed here with the
+unit's own ``commit``; tests/store/test_group_claims.py holds batches of them."""
 
 from __future__ import annotations
 
@@ -18,6 +20,7 @@ from keyturn.core.models import (
     TokenKind,
 )
 from keyturn.core.ports import Conflict, Store
+from keyturn.core.unit_of_work import UnitOfWork
 
 NOW = 1_767_225_600
 
@@ -72,6 +75,58 @@ def make_code(client: Client, label: str = "code") -> AuthorizationCode:
         created_at=NOW,
         expires_at=NOW + 60,
     )
+
+
+# ---- writes through a unit of work, each committed on its own ----
+
+
+def commit(unit: UnitOfWork) -> None:
+    assert unit.commit() is False, "the unit's claim was lost"
+
+
+def save_tokens(store: Store, tokens: list[Token]) -> None:
+    unit = store.begin()
+    unit.save_tokens(tokens)
+    commit(unit)
+
+
+def save_code(store: Store, code: AuthorizationCode) -> None:
+    unit = store.begin()
+    unit.save_code(code)
+    commit(unit)
+
+
+def save_consent(store: Store, consent: Consent) -> None:
+    unit = store.begin()
+    unit.save_consent(consent)
+    commit(unit)
+
+
+def consume_code(store: Store, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
+    unit = store.begin()
+    found = unit.claim_code(code_hash, client_id, now)
+    commit(unit)
+    return found
+
+
+def rotate(store: Store, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: list[Token]) -> bool:
+    """Whether the rotation's claim won."""
+    unit = store.begin()
+    unit.rotate_refresh_token(token_hash, now, retry_blob, new_tokens)
+    return not unit.commit()
+
+
+def revoke_token(store: Store, token_hash: bytes, now: int) -> None:
+    unit = store.begin()
+    unit.revoke_token(token_hash, now)
+    commit(unit)
+
+
+def revoke_grant(store: Store, grant_id: str, now: int) -> int:
+    unit = store.begin()
+    live = unit.revoke_grant(grant_id, now)
+    commit(unit)
+    return live
 
 
 # ---- accounts ----
@@ -182,15 +237,15 @@ def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -
     owner = make_account(store)
     client = make_client(store, owner)
     other = make_client(store, owner, "other")
-    store.save_code(make_code(client))
-    store.save_tokens([make_token(client, "t1"), make_token(other, "t2")])
-    store.save_consent(Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
+    save_code(store, make_code(client))
+    save_tokens(store, [make_token(client, "t1"), make_token(other, "t2")])
+    save_consent(store, Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
     assert store.delete_client(client.client_id) is True
     assert store.get_client(client.client_id) is None
     assert store.find_token(digest("t1")) is None
     assert store.find_token(digest("t2")) is not None
     assert store.get_consent(owner.id, client.client_id) is None
-    assert store.consume_code(digest("code"), client.client_id, NOW) == (None, False)
+    assert consume_code(store, digest("code"), client.client_id, NOW) == (None, False)
     assert store.delete_client(client.client_id) is False
 
 
@@ -253,8 +308,8 @@ def test_api_keys_are_listed_per_owner_and_unique(store: Store) -> None:
 def test_code_is_consumed_exactly_once(store: Store) -> None:
     client = make_client(store, make_account(store))
     code = make_code(client)
-    store.save_code(code)
-    first, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 1)
+    save_code(store, code)
+    first, replayed = consume_code(store, code.code_hash, client.client_id, NOW + 1)
     assert replayed is False
     assert first is not None
     assert first.consumed_at == NOW + 1
@@ -263,7 +318,7 @@ def test_code_is_consumed_exactly_once(store: Store) -> None:
         code.redirect_uri,
         code.code_challenge,
     )
-    second, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 2)
+    second, replayed = consume_code(store, code.code_hash, client.client_id, NOW + 2)
     assert replayed is True
     assert second is not None
     assert second.consumed_at == NOW + 1
@@ -274,15 +329,15 @@ def test_a_code_presented_by_another_client_is_left_untouched(store: Store) -> N
     owner = make_account(store)
     client, other = make_client(store, owner), make_client(store, owner, "other")
     code = make_code(client)
-    store.save_code(code)
-    assert store.consume_code(code.code_hash, other.client_id, NOW + 1) == (None, False)
-    mine, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 2)
+    save_code(store, code)
+    assert consume_code(store, code.code_hash, other.client_id, NOW + 1) == (None, False)
+    mine, replayed = consume_code(store, code.code_hash, client.client_id, NOW + 2)
     assert mine is not None
     assert (mine.consumed_at, replayed) == (NOW + 2, False)
 
 
 def test_unknown_code(store: Store) -> None:
-    assert store.consume_code(digest("nope"), "client-1", NOW) == (None, False)
+    assert consume_code(store, digest("nope"), "client-1", NOW) == (None, False)
 
 
 # ---- tokens ----
@@ -292,7 +347,7 @@ def test_tokens_round_trip(store: Store) -> None:
     client = make_client(store, make_account(store))
     access = make_token(client, "at")
     refresh = make_token(client, "rt", kind=TokenKind.REFRESH.value)
-    store.save_tokens([access, refresh])
+    save_tokens(store, [access, refresh])
     assert store.find_token(access.token_hash) == access
     assert store.find_token(refresh.token_hash) == refresh
     assert store.find_token(digest("none")) is None
@@ -300,25 +355,25 @@ def test_tokens_round_trip(store: Store) -> None:
 
 def test_saving_a_duplicate_token_saves_nothing(store: Store) -> None:
     client = make_client(store, make_account(store))
-    store.save_tokens([make_token(client, "a")])
+    save_tokens(store, [make_token(client, "a")])
     with pytest.raises(Conflict):
-        store.save_tokens([make_token(client, "b"), make_token(client, "a")])
+        save_tokens(store, [make_token(client, "b"), make_token(client, "a")])
     assert store.find_token(digest("b")) is None
 
 
 def test_refresh_rotation_happens_once(store: Store) -> None:
     client = make_client(store, make_account(store))
     old = make_token(client, "rt0", kind=TokenKind.REFRESH.value)
-    store.save_tokens([old])
+    save_tokens(store, [old])
     new_pair = [make_token(client, "at1"), make_token(client, "rt1", kind=TokenKind.REFRESH.value)]
-    assert store.rotate_refresh_token(old.token_hash, NOW + 10, b"sealed", new_pair) is True
+    assert rotate(store, old.token_hash, NOW + 10, b"sealed", new_pair) is True
     rotated = store.find_token(old.token_hash)
     assert rotated is not None
     assert (rotated.rotated_at, rotated.retry_blob, rotated.revoked_at) == (NOW + 10, b"sealed", None)
     assert store.find_token(digest("rt1")) is not None
     # A second rotation of the same token loses and writes nothing.
     again = [make_token(client, "at2"), make_token(client, "rt2", kind=TokenKind.REFRESH.value)]
-    assert store.rotate_refresh_token(old.token_hash, NOW + 11, b"other", again) is False
+    assert rotate(store, old.token_hash, NOW + 11, b"other", again) is False
     assert store.find_token(digest("rt2")) is None
     unchanged = store.find_token(old.token_hash)
     assert unchanged is not None
@@ -328,18 +383,18 @@ def test_refresh_rotation_happens_once(store: Store) -> None:
 def test_a_revoked_refresh_token_cannot_rotate(store: Store) -> None:
     client = make_client(store, make_account(store))
     old = make_token(client, "rt0", kind=TokenKind.REFRESH.value)
-    store.save_tokens([old])
-    assert store.revoke_token(old.token_hash, NOW) is True
-    assert store.rotate_refresh_token(old.token_hash, NOW + 1, None, [make_token(client, "at1")]) is False
+    save_tokens(store, [old])
+    revoke_token(store, old.token_hash, NOW)
+    assert rotate(store, old.token_hash, NOW + 1, None, [make_token(client, "at1")]) is False
     assert store.find_token(digest("at1")) is None
 
 
 def test_revoke_token(store: Store) -> None:
     client = make_client(store, make_account(store))
-    store.save_tokens([make_token(client, "a")])
-    assert store.revoke_token(digest("a"), NOW + 3) is True
-    assert store.revoke_token(digest("a"), NOW + 4) is False
-    assert store.revoke_token(digest("unknown"), NOW + 4) is False
+    save_tokens(store, [make_token(client, "a")])
+    revoke_token(store, digest("a"), NOW + 3)
+    revoke_token(store, digest("a"), NOW + 4)  # revoked already: it stays as it was
+    revoke_token(store, digest("unknown"), NOW + 4)
     token = store.find_token(digest("a"))
     assert token is not None
     assert token.revoked_at == NOW + 3
@@ -347,9 +402,9 @@ def test_revoke_token(store: Store) -> None:
 
 def test_revoke_grant_revokes_the_family_only(store: Store) -> None:
     client = make_client(store, make_account(store))
-    store.save_tokens([make_token(client, "a", "g1"), make_token(client, "b", "g1"), make_token(client, "c", "g2")])
-    store.revoke_token(digest("b"), NOW)
-    assert store.revoke_grant("g1", NOW + 1) == 1
+    save_tokens(store, [make_token(client, "a", "g1"), make_token(client, "b", "g1"), make_token(client, "c", "g2")])
+    revoke_token(store, digest("b"), NOW)
+    assert revoke_grant(store, "g1", NOW + 1) == 1
     a, b, c = (store.find_token(digest(x)) for x in "abc")
     assert a is not None
     assert b is not None
@@ -357,12 +412,66 @@ def test_revoke_grant_revokes_the_family_only(store: Store) -> None:
     assert (a.revoked_at, b.revoked_at, c.revoked_at) == (NOW + 1, NOW, None)
 
 
+def test_a_unit_that_lost_its_claim_writes_nothing(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    code = make_code(client)
+    save_code(store, code)
+    first, second = store.begin(), store.begin()
+    for unit in (first, second):
+        assert unit.claim_code(code.code_hash, client.client_id, NOW + 1)[1] is False
+        unit.save_tokens([make_token(client, f"at-{id(unit)}")])
+        unit.record("token.issued", NOW + 1, client_id=client.client_id)
+        unit.revoke_grant("grant-1", NOW + 1)
+    assert first.commit() is False
+    assert second.commit() is True
+    assert store.find_token(digest(f"at-{id(first)}")) is not None
+    assert store.find_token(digest(f"at-{id(second)}")) is None
+    assert len(store.list_events(kind="token.issued")) == 1
+
+
+def test_a_revocation_reaches_the_tokens_saved_by_the_same_commit(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    save_tokens(store, [make_token(client, "a", "g1")])
+    unit = store.begin()
+    unit.save_tokens([make_token(client, "b", "g1")])
+    assert unit.revoke_grant("g1", NOW + 1) == 1  # live before the commit
+    commit(unit)
+    assert [store.find_token(digest(x)).revoked_at for x in "ab"] == [NOW + 1, NOW + 1]  # type: ignore[union-attr]
+
+
+def test_a_failed_request_keeps_its_record_and_claim_but_issues_nothing(store: Store) -> None:
+    client = make_client(store, make_account(store))
+    code = make_code(client)
+    save_code(store, code)
+    unit = store.begin()
+    unit.claim_code(code.code_hash, client.client_id, NOW + 1)
+    unit.save_tokens([make_token(client, "at")])
+    unit.save_code(make_code(client, "another"))
+    unit.record("token.failed", NOW + 1)
+    unit.discard_issued()
+    assert unit.empty is False
+    commit(unit)
+    assert store.find_token(digest("at")) is None
+    assert consume_code(store, digest("another"), client.client_id, NOW + 2) == (None, False)
+    assert consume_code(store, code.code_hash, client.client_id, NOW + 2)[1] is True
+    assert [e.kind for e in store.list_events()] == ["token.failed"]
+
+
+def test_a_unit_makes_one_claim_at_most(store: Store) -> None:
+    unit = store.begin()
+    assert unit.empty is True
+    unit.rotate_refresh_token(digest("rt"), NOW, None, [])
+    assert unit.empty is False
+    with pytest.raises(RuntimeError, match="one claim"):
+        unit.rotate_refresh_token(digest("other"), NOW, None, [])
+
+
 def test_revoke_tokens_of_an_account_for_a_client(store: Store) -> None:
     ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
     client = make_client(store, ann)
     other = make_client(store, ann, "other")
     bobs = replace(make_token(client, "bob"), account_id=bob.id)
-    store.save_tokens([make_token(client, "ann1"), make_token(client, "ann2", "g2"), make_token(other, "ann3"), bobs])
+    save_tokens(store, [make_token(client, "ann1"), make_token(client, "ann2", "g2"), make_token(other, "ann3"), bobs])
     assert store.revoke_tokens_of(ann.id, client.client_id, NOW) == 2
     assert store.find_token(digest("ann3")).revoked_at is None  # type: ignore[union-attr]
     assert store.find_token(digest("bob")).revoked_at is None  # type: ignore[union-attr]
@@ -375,8 +484,8 @@ def test_revoke_tokens_of_an_account_for_a_client(store: Store) -> None:
 def test_consent_upsert_list_delete(store: Store) -> None:
     owner = make_account(store)
     client = make_client(store, owner)
-    store.save_consent(Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
-    store.save_consent(Consent(owner.id, client.client_id, ("sms", "balance"), NOW + 5, NOW + 5))
+    save_consent(store, Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
+    save_consent(store, Consent(owner.id, client.client_id, ("sms", "balance"), NOW + 5, NOW + 5))
     consent = store.get_consent(owner.id, client.client_id)
     assert consent == Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
     assert store.list_consents(owner.id) == [consent]
@@ -411,8 +520,8 @@ def test_a_session_is_found_with_its_accounts_consent_to_one_client(store: Store
     store.create_session(mine)
     store.create_session(theirs)
     consent = Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
-    store.save_consent(consent)
-    store.save_consent(Consent(other.id, second.client_id, ("sms",), NOW, NOW))
+    save_consent(store, consent)
+    save_consent(store, Consent(other.id, second.client_id, ("sms",), NOW, NOW))
 
     assert store.get_session_and_consent(digest("s-ann"), client.client_id) == (mine, consent)
     # A consent to another client, or another account's consent, is not this one.
@@ -490,7 +599,7 @@ def test_purge_deletes_only_what_ended_before_the_cutoff_in_batches(store: Store
     owner = make_account(store)
     client = make_client(store, owner)
     expired = [replace(make_token(client, f"old{i}"), expires_at=NOW - 10) for i in range(5)]
-    store.save_tokens([*expired, make_token(client, "live")])
+    save_tokens(store, [*expired, make_token(client, "live")])
     assert store.purge("tokens", NOW, 2) == 2
     assert store.purge("tokens", NOW, 10) == 3
     assert store.purge("tokens", NOW, 10) == 0
@@ -501,8 +610,8 @@ def test_purge_deletes_only_what_ended_before_the_cutoff_in_batches(store: Store
 def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
     owner = make_account(store)
     client = make_client(store, owner)
-    store.save_code(replace(make_code(client, "old"), expires_at=NOW - 1))
-    store.save_code(make_code(client, "new"))
+    save_code(store, replace(make_code(client, "old"), expires_at=NOW - 1))
+    save_code(store, make_code(client, "new"))
     store.create_session(Session(digest("s-old"), owner.id, NOW - 100, NOW - 1))
     store.create_session(Session(digest("s-new"), owner.id, NOW, NOW + 100))
     revoked = store.add_api_key(
@@ -519,7 +628,7 @@ def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
     assert store.purge("sessions", NOW, 100) == 1
     assert store.purge("api_keys", NOW, 100) == 2
     assert store.purge("audit_events", NOW, 100) == 1
-    assert store.consume_code(digest("new"), client.client_id, NOW)[0] is not None
+    assert consume_code(store, digest("new"), client.client_id, NOW)[0] is not None
     assert store.get_session(digest("s-new")) is not None
     assert [k.name for k in store.list_api_keys(owner.id)] == ["c"]
     assert [e.kind for e in store.list_events()] == ["new"]

@@ -1,57 +1,64 @@
-"""Claims inside a group commit (keyturn.store.hotpath): one batch decides the claims of
-every request in it, whoever else claims the same rows, on SQLite and PostgreSQL."""
+"""Claims inside a group commit (keyturn.store.group_commit): one batch decides the claims
+of every unit in it, whoever else claims the same rows, on SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
-from typing import Any
 
 import pytest
 
 from keyturn.core.models import Client, TokenKind
-from keyturn.store.hotpath import Deferred
+from keyturn.store.group_commit import GroupUnit
 from keyturn.store.sql import SqlStore
 
-from .test_contract import NOW, digest, make_account, make_client, make_code, make_token
+from .test_contract import (
+    NOW,
+    digest,
+    make_account,
+    make_client,
+    make_code,
+    make_token,
+    revoke_token,
+    rotate,
+    save_code,
+)
 
 SQL_STORES = pytest.mark.parametrize(
     "store", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)], indirect=True
 )
 
 
-def _collected(store: SqlStore, work: Callable[[], Any]) -> Deferred:
-    outcome = store.hot.collect(work)
-    assert outcome.error is None, outcome.error
-    return outcome.handle
-
-
-def _rotation(store: SqlStore, client: Client, label: str, successor: str, blob: bytes) -> Deferred:
+def _rotation(store: SqlStore, client: Client, label: str, successor: str, blob: bytes) -> GroupUnit:
     pair = [make_token(client, f"at-{successor}"), make_token(client, f"rt-{successor}", kind=TokenKind.REFRESH.value)]
-    return _collected(store, lambda: store.rotate_refresh_token(digest(label), NOW + 1, blob, pair))
+    unit = store.begin()
+    unit.rotate_refresh_token(digest(label), NOW + 1, blob, pair)
+    return unit
 
 
 def _refresh_tokens(store: SqlStore, client: Client, *labels: str) -> None:
-    store.save_tokens([make_token(client, label, kind=TokenKind.REFRESH.value) for label in labels])
+    unit = store.begin()
+    unit.save_tokens([make_token(client, label, kind=TokenKind.REFRESH.value) for label in labels])
+    assert unit.commit() is False
 
 
 @SQL_STORES
 def test_one_batch_decides_every_claim_first_come_first_served(store: SqlStore) -> None:
     client = make_client(store, make_account(store))
     _refresh_tokens(store, client, "a", "b", "revoked", "rotated")
-    store.revoke_token(digest("revoked"), NOW)
-    assert store.rotate_refresh_token(digest("rotated"), NOW, None, []) is True
+    revoke_token(store, digest("revoked"), NOW)
+    assert rotate(store, digest("rotated"), NOW, None, []) is True
     code = make_code(client)
-    store.save_code(code)
+    save_code(store, code)
 
     first_a = _rotation(store, client, "a", "a1", b"first")
     second_a = _rotation(store, client, "a", "a2", b"second")
     b = _rotation(store, client, "b", "b1", b"b")
     revoked = _rotation(store, client, "revoked", "r1", b"r")
     rotated = _rotation(store, client, "rotated", "x1", b"x")
-    exchange = _collected(store, lambda: store.consume_code(code.code_hash, client.client_id, NOW + 1))
+    exchange = store.begin()
+    assert exchange.claim_code(code.code_hash, client.client_id, NOW + 1)[1] is False
 
-    lost = store.hot._commit([handle.unit for handle in (first_a, second_a, b, revoked, rotated, exchange)])
+    lost = store.group.write([first_a, second_a, b, revoked, rotated, exchange])
 
     assert lost == {second_a, revoked, rotated}
     a = store.find_token(digest("a"))
@@ -65,7 +72,7 @@ def test_one_batch_decides_every_claim_first_come_first_served(store: SqlStore) 
     untouched = store.find_token(digest("revoked"))
     assert untouched is not None
     assert (untouched.rotated_at, untouched.retry_blob) == (None, None)
-    consumed, replayed = store.consume_code(code.code_hash, client.client_id, NOW + 2)
+    consumed, replayed = store.begin().claim_code(code.code_hash, client.client_id, NOW + 2)
     assert consumed is not None
     assert (consumed.consumed_at, replayed) == (NOW + 1, True)
 
@@ -82,18 +89,18 @@ def test_batches_racing_for_the_same_rows_claim_each_row_once(store: SqlStore) -
         writer: [_rotation(store, client, label, f"{writer}-{label}", writer.encode()) for label in order]
         for writer, order in (("one", labels), ("two", labels[::-1]))
     }
-    lost: dict[str, frozenset[Deferred]] = {}
+    lost: dict[str, frozenset[GroupUnit]] = {}
     errors: list[BaseException] = []
     start = threading.Barrier(2)
 
     def commit(writer: str) -> None:
         start.wait()
         try:
-            lost[writer] = store.hot._commit([handle.unit for handle in batches[writer]])
+            lost[writer] = store.group.write(batches[writer])
         except BaseException as exc:  # reported by the assertion below
             errors.append(exc)
         finally:
-            store.hot.close()
+            store.connections.close()
 
     threads = [threading.Thread(target=commit, args=(writer,)) for writer in batches]
     for thread in threads:

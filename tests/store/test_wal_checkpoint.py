@@ -115,14 +115,12 @@ def test_group_commits_keep_the_log_short(tmp_path: Path, monkeypatch: pytest.Mo
 
     async def write(batches: int, per_batch: int) -> None:
         for batch in range(batches):
-            handles = []
+            units = []
             for n in range(per_batch):
-                token = make_token(client, f"{batch}-{n}", grant_id=f"grant-{batch}-{n}")
-                outcome = store.hot.collect(lambda token=token: store.save_tokens([token]))  # type: ignore[misc]
-                store.hot.submit(outcome.handle)
-                handles.append(outcome.handle)
-            for handle in handles:
-                await handle.committed()
+                unit = store.begin()
+                unit.save_tokens([make_token(client, f"{batch}-{n}", grant_id=f"grant-{batch}-{n}")])
+                units.append(unit)
+            assert await asyncio.gather(*(store.group.commit(unit) for unit in units)) == [False] * per_batch
             await asyncio.sleep(0.002)
 
     try:

@@ -1,5 +1,5 @@
 """Requests that arrive together share one commit (the group commit of
-keyturn.store.hotpath): on SQLite those of one turn of the event loop, on PostgreSQL
+keyturn.store.group_commit): on SQLite those of one turn of the event loop, on PostgreSQL
 those that finish while a batch is committing. Codes and refresh tokens are claimed
 inside that commit; these tests send the racing requests together, through the ASGI app
 itself, so that they do land in one batch (SQLite) or in batches close together."""
@@ -17,7 +17,7 @@ from sqlalchemy import func, select
 from keyturn.core.models import Account
 from keyturn.runtime import Runtime
 from keyturn.settings import Settings
-from keyturn.store.hotpath import HotPath
+from keyturn.store.group_commit import GroupCommit
 from keyturn.store.schema import audit_events, tokens
 from keyturn.store.sql import SqlStore
 from keyturn.web.app import create_app
@@ -56,9 +56,9 @@ async def http(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
         yield client
 
 
-def _hot(runtime: Runtime) -> HotPath:
+def _sqlite(runtime: Runtime) -> bool:
     assert isinstance(runtime.store, SqlStore)
-    return runtime.store.hot
+    return runtime.store.connections.sqlite
 
 
 def _count(runtime: Runtime, statement: Any) -> int:
@@ -92,19 +92,19 @@ async def test_racing_refreshes_commit_one_rotation_and_all_get_its_pair(
 ) -> None:
     pair = await _exchange(http, runtime, web_app, owner)
     batches: list[int] = []
-    commit = HotPath._commit
+    write = GroupCommit.write
 
-    def counting(self: HotPath, units: Any) -> Any:
+    def counting(self: GroupCommit, units: Any) -> Any:
         batches.append(len(units))
-        return commit(self, units)
+        return write(self, units)
 
-    monkeypatch.setattr(HotPath, "_commit", counting)
+    monkeypatch.setattr(GroupCommit, "write", counting)
     responses = await _together(
         http, web_app, {"grant_type": "refresh_token", "refresh_token": pair["refresh_token"]}, 4
     )
 
     assert [r.status_code for r in responses] == [200] * 4, [r.text for r in responses]
-    if _hot(runtime).sqlite:
+    if _sqlite(runtime):
         # All four were queued in one batch; three lost their claim, ran again, and got
         # the winner's pair through the retry window (nothing more to write for them).
         assert batches[0] == 4

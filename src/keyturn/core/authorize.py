@@ -15,7 +15,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from . import pkce
-from .codes import issue_code
+from .codes import save_new_code
 from .context import Context
 from .errors import (
     AccessDenied,
@@ -28,6 +28,8 @@ from .errors import (
 from .issuing import audit_issuance, mint, new_grant_id
 from .models import Client, Consent, GrantType
 from .scopes import scopes_for_client
+from .service import Flow, in_unit
+from .unit_of_work import UnitOfWork
 
 RESPONSE_TYPES = ("code", "token")
 #: The parameters /authorize reads; a repeated one is invalid_request (RFC 6749 §3.1).
@@ -199,12 +201,12 @@ def consent_needed(
 
 def approve_if_consented(
     ctx: Context, request: AuthorizationRequest, account_id: int, consent: Consent | LookUp | None = LOOK_UP
-) -> str | None:
+) -> Flow[str | None]:
     """The answer to a request the user needs not be asked about again (remembered
     consent, first-party client), or None when the consent page must be shown."""
     if consent_needed(ctx, request, account_id, consent):
         return None
-    return approve(ctx, request, account_id, request.scopes, remembered=True)
+    return (yield from approve(ctx, request, account_id, request.scopes, remembered=True))
 
 
 def granted_scopes(request: AuthorizationRequest, ticked: Sequence[str]) -> tuple[str, ...]:
@@ -217,11 +219,23 @@ def granted_scopes(request: AuthorizationRequest, ticked: Sequence[str]) -> tupl
 
 def approve(
     ctx: Context, request: AuthorizationRequest, account_id: int, scopes: tuple[str, ...], *, remembered: bool = False
-) -> str:
-    """The redirect URL that answers an approved request: a code, or (implicit) a token.
+) -> Flow[str]:
+    """The redirect URL that answers an approved request: a code, or (implicit) a token;
+    the consent, the code or token and their audit events are one unit of work.
     ``remembered``: the consent is known to cover the scopes already (nothing to save)."""
     if not scopes:
         return deny(ctx, request, "No permission was granted.")
+    return (yield from in_unit(ctx, lambda unit: _approved(ctx, unit, request, account_id, scopes, remembered)))
+
+
+def _approved(
+    ctx: Context,
+    unit: UnitOfWork,
+    request: AuthorizationRequest,
+    account_id: int,
+    scopes: tuple[str, ...],
+    remembered: bool,
+) -> str:
     now = ctx.clock.now()
     client = request.client
     if client.remember_consent and not client.first_party and not remembered:
@@ -229,8 +243,8 @@ def approve(
         # A remembered consent that already covers these scopes is not written again.
         if previous is None or not set(scopes) <= set(previous.scopes):
             union = tuple(dict.fromkeys((*(previous.scopes if previous else ()), *scopes)))
-            ctx.store.save_consent(Consent(account_id, client.client_id, union, now, now))
-            ctx.store.record(
+            unit.save_consent(Consent(account_id, client.client_id, union, now, now))
+            unit.record(
                 "consent.granted",
                 now,
                 account_id=account_id,
@@ -242,8 +256,8 @@ def approve(
         # RFC 6749 §4.2.2: "The authorization server MUST NOT issue a refresh token."
         grant_id = new_grant_id()
         issued, records = mint(ctx, client, account_id=account_id, scopes=scopes, grant_id=grant_id, with_refresh=False)
-        ctx.store.save_tokens(records)
-        audit_issuance(ctx, client, account_id, "implicit", grant_id)
+        unit.save_tokens(records)
+        audit_issuance(ctx, unit, client, account_id, "implicit", grant_id)
         body: dict[str, Any] = {
             "access_token": issued.access_token,
             "token_type": "Bearer",
@@ -254,8 +268,9 @@ def approve(
             body["state"] = request.state
         body["iss"] = issuer
         return with_params(request.redirect_uri, body, fragment=True)
-    code = issue_code(
+    code = save_new_code(
         ctx,
+        unit,
         client,
         account_id=account_id,
         scopes=scopes,

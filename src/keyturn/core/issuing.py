@@ -13,6 +13,7 @@ from typing import Any
 from .context import Context
 from .credentials import Kind, new_secret, new_token_id
 from .models import Client, Token, TokenKind
+from .unit_of_work import UnitOfWork
 
 
 @dataclass(frozen=True, slots=True)
@@ -36,12 +37,12 @@ class IssuedTokens:
         return body
 
 
-def audit_issuance(ctx: Context, client: Client, account_id: int, grant: str, grant_id: str) -> None:
+def audit_issuance(ctx: Context, unit: UnitOfWork, client: Client, account_id: int, grant: str, grant_id: str) -> None:
     """The audit trail of issuance, as far as ``audit_token_issuance`` asks."""
     policy = ctx.settings.audit_token_issuance
     if policy == "none" or (policy == "user" and grant == "client_credentials"):
         return
-    ctx.store.record(
+    unit.record(
         "token.issued",
         ctx.clock.now(),
         account_id=account_id,

@@ -2,25 +2,28 @@
 in-memory reference implementation (``keyturn.store.memory``) backs core's unit tests.
 One contract test suite (tests/store/test_contract.py) runs against every implementation.
 
-Each method is one atomic step; the ones the protocol's safety rests on say so.
+Reads, and the writes of the portal and the CLI, are methods of the store, each one
+atomic step. The writes of a protocol request (tokens, codes, claims, revocations,
+consents and their audit events) go through a unit of work (``Store.begin``, see
+core/unit_of_work.py), committed as a whole.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from typing import Any, Protocol
 
 from .models import (
     Account,
     ApiKey,
     AuditEvent,
-    AuthorizationCode,
     Client,
     Consent,
     Session,
     SigningKey,
     Token,
 )
+from .unit_of_work import UnitOfWork
 
 
 class Conflict(Exception):
@@ -95,37 +98,8 @@ class ApiKeyStore(Protocol):
         ...
 
 
-class CodeStore(Protocol):
-    def save_code(self, code: AuthorizationCode) -> None: ...
-
-    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
-        """Atomically marks the client's code consumed. Returns (code, replayed):
-        ``replayed`` is True when the code had been consumed before (RFC 6749 §4.1.2:
-        single use). The code is None when there is no such code for this client; a
-        code of another client is left as it is."""
-        ...
-
-
 class TokenStore(Protocol):
-    def save_tokens(self, tokens: Sequence[Token]) -> None:
-        """Saves all of them in one transaction."""
-        ...
-
     def find_token(self, token_hash: bytes) -> Token | None: ...
-
-    def rotate_refresh_token(
-        self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
-    ) -> bool:
-        """Atomically: if the refresh token is neither rotated nor revoked, mark it rotated
-        at ``now`` with ``retry_blob``, save ``new_tokens``, and return True; otherwise
-        change nothing and return False (a concurrent rotation won)."""
-        ...
-
-    def revoke_token(self, token_hash: bytes, now: int) -> bool: ...
-
-    def revoke_grant(self, grant_id: str, now: int) -> int:
-        """Revokes every token of a family; returns how many were still live."""
-        ...
 
     def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
         """Revokes every token a client holds for an account (connected apps)."""
@@ -134,10 +108,6 @@ class TokenStore(Protocol):
 
 class ConsentStore(Protocol):
     def get_consent(self, account_id: int, client_id: str) -> Consent | None: ...
-
-    def save_consent(self, consent: Consent) -> None:
-        """Inserts or replaces the consent of this account for this client."""
-        ...
 
     def delete_consent(self, account_id: int, client_id: str) -> bool: ...
 
@@ -210,7 +180,6 @@ class Store(
     AccountStore,
     ClientStore,
     ApiKeyStore,
-    CodeStore,
     TokenStore,
     ConsentStore,
     SessionStore,
@@ -219,6 +188,10 @@ class Store(
     Housekeeping,
     Protocol,
 ):
+    def begin(self) -> UnitOfWork:
+        """A new, empty unit of work on this store."""
+        ...
+
     def ping(self) -> None:
         """Raises StoreUnavailable unless the database answers."""
         ...

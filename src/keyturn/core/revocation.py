@@ -9,13 +9,15 @@ from .context import Context
 from .credentials import Kind, kind_of
 from .errors import UnauthorizedClient, UnsupportedTokenType
 from .issuing import find_issued
-from .models import TokenKind
+from .models import Token, TokenKind
 from .params import Params, require
+from .service import Flow, in_unit
+from .unit_of_work import UnitOfWork
 
 log = logging.getLogger("keyturn.revocation")
 
 
-def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
+def revoke(ctx: Context, authorization: bytes | None, params: Params) -> Flow[None]:
     presented = presented_client(authorization, params)
     ctx.limit("revoke", presented.client_id, ctx.settings.rate_limit_revoke)
     client = authenticate_client(presented, ctx.clients, ctx.hasher)
@@ -40,18 +42,24 @@ def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
         # §2.1: the server "verifies whether the token was issued to the client making
         # the revocation request. If this validation fails, the request is refused".
         raise UnauthorizedClient("This token was not issued to this client.")
-    now = ctx.clock.now()
+    yield from in_unit(ctx, lambda unit: _revoke(unit, token, client.client_id, ctx.clock.now()))
+
+
+def _revoke(unit: UnitOfWork, token: Token, client_id: str, now: int) -> None:
     if token.kind == TokenKind.REFRESH.value:
         # §2.1: revoking a refresh token SHOULD also invalidate the access tokens
         # "based on the same authorization grant".
-        count = ctx.store.revoke_grant(token.grant_id, now)
+        count = unit.revoke_grant(token.grant_id, now)
+    elif token.revoked_at is None:
+        unit.revoke_token(token.token_hash, now)
+        count = 1
     else:
-        count = int(ctx.store.revoke_token(token.token_hash, now))
+        count = 0
     if count:
-        ctx.store.record(
+        unit.record(
             "token.revoked",
             now,
             account_id=token.account_id,
-            client_id=client.client_id,
+            client_id=client_id,
             detail={"kind": token.kind, "tokens_revoked": count},
         )

@@ -1,4 +1,5 @@
-"""The token endpoint (RFC 6749 §3.2): authenticate the client, then run its grant."""
+"""The token endpoint (RFC 6749 §3.2): authenticate the client, then run its grant in a
+unit of work (keyturn.core.service)."""
 
 from __future__ import annotations
 
@@ -16,8 +17,10 @@ from .issuing import find_issued
 from .models import Client
 from .params import Params, require
 from .ratelimit import FAILURE_COST
+from .service import Flow, in_unit
+from .unit_of_work import UnitOfWork
 
-Grant = Callable[[Context, Client, Params], dict[str, Any]]
+Grant = Callable[[Context, UnitOfWork, Client, Params], dict[str, Any]]
 
 GRANTS: dict[str, Grant] = {
     "client_credentials": client_credentials,
@@ -26,8 +29,9 @@ GRANTS: dict[str, Grant] = {
 }
 
 
-def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str, Any]:
-    """The success body of RFC 6749 §5.1, or an OAuthError."""
+def token(ctx: Context, authorization: bytes | None, params: Params) -> Flow[dict[str, Any]]:
+    """The success body of RFC 6749 §5.1, or an OAuthError. The client is authenticated
+    once; its grant runs in a unit, again if the unit's claim was lost."""
     grant_type = require(params, "grant_type")
     grant = GRANTS.get(grant_type)
     if grant is None:
@@ -42,7 +46,7 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
     except InvalidClient:
         ctx.limit("token", presented.client_id, limit, FAILURE_COST - 1)
         raise
-    return grant(ctx, client, params)
+    return (yield from in_unit(ctx, lambda unit: grant(ctx, unit, client, params)))
 
 
 def _public_refresh(ctx: Context, params: Params) -> Params:

@@ -29,7 +29,7 @@ def sqlite_path(database_url: str) -> str | None:
 
 
 #: PostgreSQL connections each process keeps open; requests run in at most this many
-#: threads at once (keyturn.web.protocol.Blocking), so none has to open a connection.
+#: threads at once (keyturn.runtime), so none has to open a connection.
 POSTGRES_POOL_SIZE = 20
 
 

@@ -1,13 +1,14 @@
 """The in-memory reference implementation of the storage contract (core/ports.py).
 
 It backs core's unit tests and is held to the same contract suite as the SQL store. It
-is pure Python: importing it pulls in no ORM.
+is pure Python: importing it pulls in no ORM. Its units of work (store/memory_unit.py)
+commit one at a time, each at once.
 """
 
 from __future__ import annotations
 
 import threading
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -24,6 +25,8 @@ from keyturn.core.models import (
 )
 from keyturn.core.ports import Conflict
 
+from .memory_unit import MemoryUnit
+
 
 class MemoryStore:
     def __init__(self) -> None:
@@ -37,6 +40,9 @@ class MemoryStore:
         self._signing_keys: dict[str, SigningKey] = {}
         self._sessions: dict[bytes, Session] = {}
         self._events: list[AuditEvent] = []
+
+    def begin(self) -> MemoryUnit:
+        return MemoryUnit(self)
 
     def ping(self) -> None:
         return None
@@ -165,55 +171,10 @@ class MemoryStore:
             if key is not None:
                 self._api_keys[key_id] = replace(key, last_used_at=now)
 
-    # ---- authorization codes ----
-
-    def save_code(self, code: AuthorizationCode) -> None:
-        with self._lock:
-            if code.code_hash in self._codes:
-                raise Conflict("code exists")
-            self._codes[code.code_hash] = code
-
-    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
-        with self._lock:
-            code = self._codes.get(code_hash)
-            if code is None or code.client_id != client_id:
-                return None, False
-            if code.consumed_at is not None:
-                return code, True
-            consumed = replace(code, consumed_at=now)
-            self._codes[code_hash] = consumed
-            return consumed, False
-
     # ---- tokens ----
-
-    def save_tokens(self, tokens: Sequence[Token]) -> None:
-        with self._lock:
-            if any(t.token_hash in self._tokens for t in tokens):
-                raise Conflict("token exists")
-            for token in tokens:
-                self._tokens[token.token_hash] = token
 
     def find_token(self, token_hash: bytes) -> Token | None:
         return self._tokens.get(token_hash)
-
-    def rotate_refresh_token(
-        self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
-    ) -> bool:
-        with self._lock:
-            token = self._tokens.get(token_hash)
-            if token is None or token.rotated_at is not None or token.revoked_at is not None:
-                return False
-            self._tokens[token_hash] = replace(token, rotated_at=now, retry_blob=retry_blob)
-            self.save_tokens(new_tokens)
-            return True
-
-    def revoke_token(self, token_hash: bytes, now: int) -> bool:
-        with self._lock:
-            token = self._tokens.get(token_hash)
-            if token is None or token.revoked_at is not None:
-                return False
-            self._tokens[token_hash] = replace(token, revoked_at=now)
-            return True
 
     def _revoke_where(self, match: Any, now: int) -> int:
         with self._lock:
@@ -222,9 +183,6 @@ class MemoryStore:
                 self._tokens[token_hash] = replace(self._tokens[token_hash], revoked_at=now)
             return len(hits)
 
-    def revoke_grant(self, grant_id: str, now: int) -> int:
-        return self._revoke_where(lambda t: t.grant_id == grant_id, now)
-
     def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
         return self._revoke_where(lambda t: t.account_id == account_id and t.client_id == client_id, now)
 
@@ -232,14 +190,6 @@ class MemoryStore:
 
     def get_consent(self, account_id: int, client_id: str) -> Consent | None:
         return self._consents.get((account_id, client_id))
-
-    def save_consent(self, consent: Consent) -> None:
-        with self._lock:
-            key = (consent.account_id, consent.client_id)
-            existing = self._consents.get(key)
-            if existing is not None:
-                consent = replace(consent, created_at=existing.created_at)
-            self._consents[key] = consent
 
     def delete_consent(self, account_id: int, client_id: str) -> bool:
         with self._lock:

@@ -187,3 +187,17 @@ audit_events = Table(
     Index(None, "at"),
     Index(None, "kind", "at"),
 )
+
+
+def _names(table: Table) -> tuple[str, ...]:
+    return tuple(column.name for column in table.columns)
+
+
+# The column lists of the records that store/rows.py maps by position: a row read with
+# ``select(table)`` or with these names in this order maps the same way.
+API_KEY_COLUMNS = _names(api_keys)
+CODE_COLUMNS = _names(authorization_codes)
+CONSENT_COLUMNS = _names(consents)
+SESSION_COLUMNS = _names(sessions)
+TOKEN_COLUMNS = _names(tokens)
+AUDIT_COLUMNS = tuple(name for name in _names(audit_events) if name != "id")

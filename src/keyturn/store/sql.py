@@ -1,13 +1,14 @@
-"""The storage contract (core/ports.py) on SQLAlchemy Core, for SQLite and PostgreSQL.
+"""The storage contract (core/ports.py) on SQL, for SQLite and PostgreSQL.
 
-Core statements rather than the ORM: every call is one short transaction of one or two
-indexed statements, and the rows map straight onto core's frozen records.
+The cold calls (accounts, clients, keys, the portal's and the CLI's writes, listings,
+housekeeping) are SQLAlchemy Core statements, each call one short transaction. The hot
+reads are raw driver statements (store/reads.py); the writes of a request go through a
+unit of work, the group commit (store/group_commit.py).
 """
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from typing import Any, TypeVar
 
@@ -18,7 +19,6 @@ from keyturn.core.models import (
     Account,
     ApiKey,
     AuditEvent,
-    AuthorizationCode,
     Client,
     Consent,
     Session,
@@ -27,9 +27,23 @@ from keyturn.core.models import (
 )
 from keyturn.core.ports import Conflict, StoreUnavailable
 
-from .hotpath import CODE_COLUMNS, HotPath
+from .connections import Connections
+from .group_commit import GroupCommit, GroupUnit
 from .migrate import describe_database_error
+from .reads import Reads
+from .rows import (
+    account_from_row,
+    api_key_from_row,
+    audit_event_from_row,
+    client_from_row,
+    client_values,
+    consent_from_row,
+    scope_text,
+    session_row,
+    signing_key_from_row,
+)
 from .schema import (
+    SESSION_COLUMNS,
     accounts,
     api_keys,
     audit_events,
@@ -44,18 +58,15 @@ from .schema import (
 T = TypeVar("T")
 
 
-def _scope_text(scopes: Sequence[str]) -> str:
-    return " ".join(scopes)
-
-
-def _scope_tuple(text_value: str | None) -> tuple[str, ...]:
-    return tuple(text_value.split()) if text_value else ()
-
-
 class SqlStore:
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
-        self.hot = HotPath(engine, lambda exc: describe_database_error(engine, exc))
+        self.connections = Connections(engine, lambda exc: describe_database_error(engine, exc))
+        self.reads = Reads(self.connections)
+        self.group = GroupCommit(self.connections, self.reads)
+
+    def begin(self) -> GroupUnit:
+        return self.group.begin()
 
     @contextmanager
     def _begin(self) -> Iterator[Connection]:
@@ -76,12 +87,18 @@ class SqlStore:
         with self._begin() as connection:
             return [mapper(row) for row in connection.execute(statement)]
 
+    def _change(self, statement: Any) -> int:
+        """Runs one INSERT, UPDATE or DELETE; returns how many rows it changed."""
+        with self._begin() as connection:
+            return int(connection.execute(statement).rowcount)
+
     def ping(self) -> None:
         with self._begin() as connection:
             connection.execute(text("SELECT 1"))
 
     def close(self) -> None:
-        self.hot.close()
+        self.group.close()
+        self.connections.close()
         self.engine.dispose()
 
     # ---- accounts ----
@@ -115,72 +132,25 @@ class SqlStore:
         values.pop("email_key")
         return Account(id=int(account_id), **values)
 
-    @staticmethod
-    def _account(row: Row[Any]) -> Account:
-        m = row._mapping
-        return Account(
-            id=m["id"],
-            email=m["email"],
-            password_hash=m["password_hash"],
-            name=m["name"],
-            company=m["company"],
-            alias=m["alias"],
-            attributes=m["attributes"],
-            disabled=m["disabled"],
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
-
     def get_account(self, account_id: int) -> Account | None:
-        return self._read(select(accounts).where(accounts.c.id == account_id), self._account)
+        return self._read(select(accounts).where(accounts.c.id == account_id), account_from_row)
 
     def find_account_by_email(self, email: str) -> Account | None:
-        return self._read(select(accounts).where(accounts.c.email_key == email.casefold()), self._account)
+        return self._read(select(accounts).where(accounts.c.email_key == email.casefold()), account_from_row)
 
     # ---- clients ----
 
-    @staticmethod
-    def _client_values(client: Client) -> dict[str, Any]:
-        return {
-            "client_id": client.client_id,
-            "name": client.name,
-            "owner_id": client.owner_id,
-            "secret_hash": client.secret_hash,
-            "kind": client.kind,
-            "redirect_uris": list(client.redirect_uris),
-            "grant_types": list(client.grant_types),
-            "scopes": list(client.scopes),
-            "required_scopes": list(client.required_scopes),
-            "allow_implicit": client.allow_implicit,
-            "resource_server": client.resource_server,
-            "first_party": client.first_party,
-            "remember_consent": client.remember_consent,
-            "token_format": client.token_format,
-            "access_token_ttl": client.access_token_ttl,
-            "refresh_token_ttl": client.refresh_token_ttl,
-            "created_at": client.created_at,
-            "updated_at": client.updated_at,
-        }
-
-    @staticmethod
-    def _client(row: Row[Any]) -> Client:
-        m = dict(row._mapping)
-        for key in ("redirect_uris", "grant_types", "scopes", "required_scopes"):
-            m[key] = tuple(m[key])
-        return Client(**m)
-
     def add_client(self, client: Client) -> None:
-        with self._begin() as connection:
-            connection.execute(insert(clients).values(**self._client_values(client)))
+        self._change(insert(clients).values(**client_values(client)))
 
     def get_client(self, client_id: str) -> Client | None:
-        return self._read(select(clients).where(clients.c.client_id == client_id), self._client)
+        return self._read(select(clients).where(clients.c.client_id == client_id), client_from_row)
 
     def list_clients(self, owner_id: int) -> list[Client]:
         statement = (
             select(clients).where(clients.c.owner_id == owner_id).order_by(clients.c.created_at, clients.c.client_id)
         )
-        return self._read_all(statement, self._client)
+        return self._read_all(statement, client_from_row)
 
     def longest_access_token_ttl(self) -> int | None:
         with self._begin() as connection:
@@ -188,35 +158,15 @@ class SqlStore:
         return None if value is None else int(value)
 
     def update_client(self, client: Client) -> bool:
-        values = self._client_values(client)
+        values = client_values(client)
         del values["client_id"]
-        with self._begin() as connection:
-            result = connection.execute(update(clients).where(clients.c.client_id == client.client_id).values(**values))
-        return result.rowcount == 1
+        return self._change(update(clients).where(clients.c.client_id == client.client_id).values(**values)) == 1
 
     def delete_client(self, client_id: str) -> bool:
         # The foreign keys cascade to codes, tokens and consents.
-        with self._begin() as connection:
-            result = connection.execute(delete(clients).where(clients.c.client_id == client_id))
-        return result.rowcount == 1
+        return self._change(delete(clients).where(clients.c.client_id == client_id)) == 1
 
     # ---- API keys ----
-
-    @staticmethod
-    def _api_key(row: Row[Any]) -> ApiKey:
-        m = row._mapping
-        return ApiKey(
-            id=m["id"],
-            key_hash=m["key_hash"],
-            owner_id=m["owner_id"],
-            name=m["name"],
-            display_prefix=m["display_prefix"],
-            scopes=None if m["scope"] is None else _scope_tuple(m["scope"]),
-            created_at=m["created_at"],
-            expires_at=m["expires_at"],
-            last_used_at=m["last_used_at"],
-            revoked_at=m["revoked_at"],
-        )
 
     def add_api_key(
         self,
@@ -234,7 +184,7 @@ class SqlStore:
             "owner_id": owner_id,
             "name": name,
             "display_prefix": display_prefix,
-            "scope": None if scopes is None else _scope_text(scopes),
+            "scope": None if scopes is None else scope_text(scopes),
             "created_at": now,
             "expires_at": expires_at,
         }
@@ -252,11 +202,11 @@ class SqlStore:
         )
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
-        return self.hot.find_api_key(key_hash)
+        return self.reads.api_key(key_hash)
 
     def list_api_keys(self, owner_id: int) -> list[ApiKey]:
         statement = select(api_keys).where(api_keys.c.owner_id == owner_id).order_by(api_keys.c.id)
-        return self._read_all(statement, self._api_key)
+        return self._read_all(statement, api_key_from_row)
 
     def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool:
         statement = (
@@ -264,135 +214,28 @@ class SqlStore:
             .where(api_keys.c.id == key_id, api_keys.c.owner_id == owner_id, api_keys.c.revoked_at.is_(None))
             .values(revoked_at=now)
         )
-        with self._begin() as connection:
-            return connection.execute(statement).rowcount == 1
+        return self._change(statement) == 1
 
     def touch_api_key(self, key_id: int, now: int) -> None:
-        with self._begin() as connection:
-            connection.execute(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
-
-    # ---- authorization codes ----
-
-    @staticmethod
-    def _code(row: Row[Any]) -> AuthorizationCode:
-        m = row._mapping
-        return AuthorizationCode(
-            code_hash=m["code_hash"],
-            client_id=m["client_id"],
-            account_id=m["account_id"],
-            scopes=_scope_tuple(m["scope"]),
-            redirect_uri=m["redirect_uri"],
-            code_challenge=m["code_challenge"],
-            code_challenge_method=m["code_challenge_method"],
-            grant_id=m["grant_id"],
-            created_at=m["created_at"],
-            expires_at=m["expires_at"],
-            consumed_at=m["consumed_at"],
-        )
-
-    def save_code(self, code: AuthorizationCode) -> None:
-        row = (
-            code.code_hash,
-            code.client_id,
-            code.account_id,
-            _scope_text(code.scopes),
-            code.redirect_uri,
-            code.code_challenge,
-            code.code_challenge_method,
-            code.grant_id,
-            code.created_at,
-            code.expires_at,
-            code.consumed_at,
-        )
-        if self.hot.save_code(row):
-            return
-        with self._begin() as connection:
-            connection.execute(insert(authorization_codes).values(**dict(zip(CODE_COLUMNS, row, strict=True))))
-
-    def consume_code(self, code_hash: bytes, client_id: str, now: int) -> tuple[AuthorizationCode | None, bool]:
-        # One conditional UPDATE decides who consumed the code: concurrent exchanges of
-        # the same code cannot both see it unconsumed.
-        return self.hot.consume_code(code_hash, client_id, now)
+        self._change(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
 
     # ---- tokens ----
 
-    @staticmethod
-    def _token_values(token: Token) -> dict[str, Any]:
-        return {
-            "token_hash": token.token_hash,
-            "kind": token.kind,
-            "client_id": token.client_id,
-            "account_id": token.account_id,
-            "scope": _scope_text(token.scopes),
-            "grant_id": token.grant_id,
-            "parent_hash": token.parent_hash,
-            "created_at": token.created_at,
-            "expires_at": token.expires_at,
-            "revoked_at": token.revoked_at,
-            "rotated_at": token.rotated_at,
-            "retry_blob": token.retry_blob,
-        }
-
-    def save_tokens(self, new_tokens: Sequence[Token]) -> None:
-        if new_tokens:
-            self.hot.insert_tokens(new_tokens)
-
     def find_token(self, token_hash: bytes) -> Token | None:
-        return self.hot.find_token(token_hash)
-
-    def rotate_refresh_token(
-        self, token_hash: bytes, now: int, retry_blob: bytes | None, new_tokens: Sequence[Token]
-    ) -> bool:
-        return self.hot.rotate(token_hash, now, retry_blob, new_tokens)
-
-    def _revoke(self, condition: Any, now: int) -> int:
-        statement = update(tokens).where(condition, tokens.c.revoked_at.is_(None)).values(revoked_at=now)
-        with self._begin() as connection:
-            return int(connection.execute(statement).rowcount)
-
-    def revoke_token(self, token_hash: bytes, now: int) -> bool:
-        return self._revoke(tokens.c.token_hash == token_hash, now) == 1
-
-    def revoke_grant(self, grant_id: str, now: int) -> int:
-        return self._revoke(tokens.c.grant_id == grant_id, now)
+        return self.reads.token(token_hash)
 
     def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
-        return self._revoke(and_(tokens.c.account_id == account_id, tokens.c.client_id == client_id), now)
+        mine = and_(tokens.c.account_id == account_id, tokens.c.client_id == client_id, tokens.c.revoked_at.is_(None))
+        return self._change(update(tokens).where(mine).values(revoked_at=now))
 
     # ---- consents ----
 
-    @staticmethod
-    def _consent(row: Row[Any]) -> Consent:
-        m = row._mapping
-        return Consent(
-            account_id=m["account_id"],
-            client_id=m["client_id"],
-            scopes=_scope_tuple(m["scope"]),
-            created_at=m["created_at"],
-            updated_at=m["updated_at"],
-        )
-
     def get_consent(self, account_id: int, client_id: str) -> Consent | None:
-        return self.hot.find_consent(account_id, client_id)
-
-    def save_consent(self, consent: Consent) -> None:
-        key = and_(consents.c.account_id == consent.account_id, consents.c.client_id == consent.client_id)
-        values = {"scope": _scope_text(consent.scopes), "updated_at": consent.updated_at}
-        with self._begin() as connection:
-            if connection.execute(update(consents).where(key).values(**values)).rowcount == 0:
-                connection.execute(
-                    insert(consents).values(
-                        account_id=consent.account_id,
-                        client_id=consent.client_id,
-                        created_at=consent.created_at,
-                        **values,
-                    )
-                )
+        return self.reads.consent(account_id, client_id)
 
     def delete_consent(self, account_id: int, client_id: str) -> bool:
         statement = delete(consents).where(consents.c.account_id == account_id, consents.c.client_id == client_id)
-        with self._begin() as connection:
-            return connection.execute(statement).rowcount == 1
+        return self._change(statement) == 1
 
     def list_consents(self, account_id: int) -> list[Consent]:
         statement = (
@@ -400,38 +243,23 @@ class SqlStore:
             .where(consents.c.account_id == account_id)
             .order_by(consents.c.created_at, consents.c.client_id)
         )
-        return self._read_all(statement, self._consent)
+        return self._read_all(statement, consent_from_row)
 
     # ---- sessions ----
 
     def create_session(self, session: Session) -> None:
-        with self._begin() as connection:
-            connection.execute(
-                insert(sessions).values(
-                    session_hash=session.session_hash,
-                    account_id=session.account_id,
-                    created_at=session.created_at,
-                    expires_at=session.expires_at,
-                )
-            )
+        self._change(insert(sessions).values(**dict(zip(SESSION_COLUMNS, session_row(session), strict=True))))
 
     def get_session(self, session_hash: bytes) -> Session | None:
-        return self.hot.find_session(session_hash)
+        return self.reads.session(session_hash)
 
     def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
-        return self.hot.find_session_and_consent(session_hash, client_id)
+        return self.reads.session_and_consent(session_hash, client_id)
 
     def delete_session(self, session_hash: bytes) -> bool:
-        with self._begin() as connection:
-            return connection.execute(delete(sessions).where(sessions.c.session_hash == session_hash)).rowcount == 1
+        return self._change(delete(sessions).where(sessions.c.session_hash == session_hash)) == 1
 
     # ---- signing keys ----
-
-    @staticmethod
-    def _signing_key(row: Row[Any]) -> SigningKey:
-        values = dict(row._mapping)
-        del values["id"], values["current"]
-        return SigningKey(**values)
 
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
         with self._begin() as connection:
@@ -460,7 +288,7 @@ class SqlStore:
             .where((signing_keys.c.expires_at.is_(None)) | (signing_keys.c.expires_at > now))
             .order_by(signing_keys.c.id.desc())
         )
-        return self._read_all(statement, self._signing_key)
+        return self._read_all(statement, signing_key_from_row)
 
     # ---- housekeeping ----
 
@@ -484,14 +312,8 @@ class SqlStore:
         client_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        if self.hot.record((now, kind, account_id, client_id, json.dumps(dict(detail or {})))):
-            return
-        with self._begin() as connection:
-            connection.execute(
-                insert(audit_events).values(
-                    at=now, kind=kind, account_id=account_id, client_id=client_id, detail=dict(detail or {})
-                )
-            )
+        event = {"at": now, "kind": kind, "account_id": account_id, "client_id": client_id}
+        self._change(insert(audit_events).values(**event, detail=dict(detail or {})))
 
     def list_events(
         self,
@@ -515,7 +337,7 @@ class SqlStore:
             statement = statement.where(events.client_id == client_id)
         if since is not None:
             statement = statement.where(events.at >= since)
-        return self._read_all(statement, lambda row: AuditEvent(**row._mapping))
+        return self._read_all(statement, audit_event_from_row)
 
 
 def _purge_rule(kind: str, before: int) -> tuple[Any, tuple[Any, ...], Any]:

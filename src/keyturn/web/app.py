@@ -24,7 +24,6 @@ from keyturn.core.metadata import (
 )
 from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.runtime import Runtime
-from keyturn.store.database import is_sqlite
 
 from .http import NO_STORE, Message, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
 from .observability import Metrics, log_request, now, request_id
@@ -47,7 +46,7 @@ class KeyturnApp:
         self._metadata = json_bytes(server_metadata(runtime.settings))
         self.metrics = metrics = Metrics()
         _describe(metrics, runtime)
-        blocking = Blocking(inline=is_sqlite(runtime.settings.database_url), store=runtime.store)
+        blocking = Blocking(runtime.threads, runtime.commit)
         protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
         self._pages, self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
         self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)

@@ -23,6 +23,7 @@ from keyturn.core.accounts import AccountError, normalise_email
 from keyturn.core.context import Context
 from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
+from keyturn.core.service import Flow
 
 from . import http
 from .observability import Metrics
@@ -217,7 +218,7 @@ class Pages:
         if not cookie or not query.isascii():
             return False
         params = parse_qs(query.decode("ascii"), keep_blank_values=True)
-        location = await self.blocking(self._approve_silently, params, cookie)
+        location = await self.blocking.flow(self._approve_silently(params, cookie))
         if location is None:
             return False
         headers = [(b"location", location.encode("utf-8")), (b"content-length", b"0"), *_PAGE_HEADERS]
@@ -225,7 +226,7 @@ class Pages:
         await send({"type": "http.response.body", "body": b""})
         return True
 
-    def _approve_silently(self, params: dict[str, list[str]], cookie: str) -> str | None:
+    def _approve_silently(self, params: dict[str, list[str]], cookie: str) -> Flow[str | None]:
         try:
             auth = authorize.validate(self.ctx, params)
         except (authorize.InvalidClientRequest, authorize.AuthorizeError):
@@ -233,7 +234,7 @@ class Pages:
         account, consent = self.sessions.account_and_consent(cookie, auth.client.client_id)
         if account is None:
             return None
-        return authorize.approve_if_consented(self.ctx, auth, account.id, consent)
+        return (yield from authorize.approve_if_consented(self.ctx, auth, account.id, consent))
 
     async def authorize_get(self, request: Request) -> Response:
         params = parse_qs(request.url.query, keep_blank_values=True)
@@ -259,7 +260,7 @@ class Pages:
             return RedirectResponse("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""), status_code=303)
 
         if consent_form is None:
-            location = await self.blocking(authorize.approve_if_consented, self.ctx, auth, account.id)
+            location = await self.blocking.flow(authorize.approve_if_consented(self.ctx, auth, account.id))
             if location is not None:
                 return self._redirect(location, False)
             return self._consent_page(request, auth, account.email)
@@ -273,7 +274,7 @@ class Pages:
         if decision != "authorize":
             return self.error_page("Please try again", "Choose Authorize or Deny.")
         scopes = authorize.granted_scopes(auth, consent_form.get("granted_scope", []))
-        location = await self.blocking(authorize.approve, self.ctx, auth, account.id, scopes)
+        location = await self.blocking.flow(authorize.approve(self.ctx, auth, account.id, scopes))
         return self._redirect(location, True)
 
     def _consent_page(self, request: Request, auth: authorize.AuthorizationRequest, email: str) -> Response:

@@ -4,10 +4,9 @@ core's answer; errors go through the app's one error path."""
 
 from __future__ import annotations
 
-import contextlib
 import functools
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import parse_qsl
 
@@ -17,11 +16,10 @@ from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
 from keyturn.core.models import Account
 from keyturn.core.params import Params, parse_form
-from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.core.principals import Principal, resolve
-from keyturn.store.database import POSTGRES_POOL_SIZE
-from keyturn.store.hotpath import ClaimLost, HotPath
-from keyturn.store.workers import Workers
+from keyturn.core.service import Done, Flow, advance, failed
+from keyturn.core.unit_of_work import UnitOfWork
+from keyturn.runtime import Threads
 
 from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
 from .observability import Metrics
@@ -30,52 +28,37 @@ log = logging.getLogger("keyturn.web")
 T = TypeVar("T")
 _FORM = b"application/x-www-form-urlencoded"
 _JSON = b"application/json"
-#: A request whose claim lost runs again and then sees the claim, so a second run
-#: settles it; the third is a margin, not an expected path.
-_RUNS = 3
 
 
 class Blocking:
-    """Runs core (which does blocking database I/O). SQLite calls take microseconds and
-    run inline; network databases run in worker threads so one slow query cannot stall
-    the event loop. Either way the writes of a request join a group commit (see
-    keyturn.store.hotpath), and the request answers once they are committed."""
+    """Runs core, which does blocking database I/O, where the runtime says: inline on the
+    event loop (SQLite), or in worker threads (PostgreSQL). ``flow`` drives core's flows
+    that write (keyturn.core.service): their units go to the store's group commit, and
+    the request answers once its unit is committed."""
 
-    def __init__(self, inline: bool, store: object = None) -> None:
-        self.inline = inline
-        hot = getattr(store, "hot", None)
-        self._hot: HotPath | None = hot if isinstance(hot, HotPath) else None
-        # As many threads as pooled connections: more would wait for a connection, or
-        # open (and close again) one of their own. Not anyio's to_thread (a fifth more
-        # CPU per request, measured on introspection), nor an executor (see Workers).
-        self._threads = Workers(POSTGRES_POOL_SIZE, "keyturn-db")
+    def __init__(self, threads: Threads | None, commit: Callable[[UnitOfWork], Awaitable[bool]]) -> None:
+        self._threads = threads
+        self._commit = commit
 
     async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         call = functools.partial(func, *args, **kwargs)
-        hot = self._hot
-        if hot is None:
-            return call() if self.inline else await self._in_thread(call)
-        for _ in range(_RUNS):
-            collect = functools.partial(hot.collect, call)
-            outcome = collect() if self.inline else await self._in_thread(collect)
-            hot.submit(outcome.handle)
-            if outcome.error is not None:
-                # What a failed request wrote (audit events, a used-up code) is durable
-                # before it answers too; its own error is the answer.
-                with contextlib.suppress(ClaimLost, StoreUnavailable, Conflict):
-                    await outcome.handle.committed()
-                raise outcome.error
-            try:
-                await outcome.handle.committed()
-            except ClaimLost:
-                # A concurrent request used the same code or refresh token first: run
-                # again, to answer as core does for a code or token already used.
-                continue
-            return outcome.result  # type: ignore[return-value]
-        raise StoreUnavailable("a request lost its claim repeatedly")
+        threads = self._threads
+        return call() if threads is None else await threads.run(call)
 
-    async def _in_thread(self, call: Callable[[], T]) -> T:
-        return await self._threads.run(call)
+    async def flow(self, flow: Flow[T]) -> T:
+        threads = self._threads
+        step = advance(flow) if threads is None else await threads.run(functools.partial(advance, flow))
+        while not isinstance(step, Done):
+            try:
+                lost = await self._commit(step)
+            except Exception as exc:
+                step = failed(flow, exc)
+                continue
+            if lost and threads is not None:  # it runs again: blocking I/O
+                step = await threads.run(functools.partial(advance, flow, True))
+            else:  # after a commit that lost nothing, a flow ends without I/O
+                step = advance(flow, lost)
+        return step.value
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
@@ -101,7 +84,7 @@ class ProtocolEndpoints:
 
     async def token(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        body = await self.blocking(token_endpoint.token, self.ctx, request.header(b"authorization"), params)
+        body = await self.blocking.flow(token_endpoint.token(self.ctx, request.header(b"authorization"), params))
         self.metrics.inc("keyturn_tokens_issued_total", (("grant", params["grant_type"]),))
         # RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
@@ -113,7 +96,7 @@ class ProtocolEndpoints:
 
     async def revoke(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        await self.blocking(revocation.revoke, self.ctx, request.header(b"authorization"), params)
+        await self.blocking.flow(revocation.revoke(self.ctx, request.header(b"authorization"), params))
         # RFC 7009 §2.2: "The content of the response body is ignored by the client".
         await send_bytes(send, 200, b"", None, NO_STORE)
 

@@ -11,11 +11,12 @@ from ..errors import InvalidGrant, InvalidRequest, UnauthorizedClient
 from ..issuing import audit_issuance, mint
 from ..models import Client, GrantType
 from ..params import Params, require
+from ..unit_of_work import UnitOfWork
 
 log = logging.getLogger("keyturn.grants")
 
 
-def authorization_code(ctx: Context, client: Client, params: Params) -> dict[str, Any]:
+def authorization_code(ctx: Context, unit: UnitOfWork, client: Client, params: Params) -> dict[str, Any]:
     if GrantType.AUTHORIZATION_CODE.value not in client.grant_types:
         raise UnauthorizedClient("This client is not allowed to use the authorization_code grant.")
     code_value = require(params, "code")
@@ -25,17 +26,18 @@ def authorization_code(ctx: Context, client: Client, params: Params) -> dict[str
         raise InvalidRequest("The code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1).")
     now = ctx.clock.now()
 
-    # One atomic step decides whether this is the code's first use; a code issued to
-    # another client is left untouched for its rightful owner.
-    code, replayed = ctx.store.consume_code(ctx.hasher.token_key(code_value), client.client_id, now)
+    # The unit's claim decides whether this is the code's first use (the commit, in the
+    # database: of two concurrent exchanges one loses, runs again, and is the replay); a
+    # code issued to another client is left untouched for its rightful owner.
+    code, replayed = unit.claim_code(ctx.hasher.token_key(code_value), client.client_id, now)
     if code is None:
         raise InvalidGrant("The authorization code is invalid.", detail="unknown code, or issued to another client")
     if replayed:
         # RFC 6749 §4.1.2: "If an authorization code is used more than once, the
         # authorization server MUST deny the request and SHOULD revoke (when possible)
         # all tokens previously issued based on that authorization code."
-        revoked = ctx.store.revoke_grant(code.grant_id, now)
-        ctx.store.record(
+        revoked = unit.revoke_grant(code.grant_id, now)
+        unit.record(
             "authorization_code.replayed",
             now,
             account_id=code.account_id,
@@ -70,6 +72,6 @@ def authorization_code(ctx: Context, client: Client, params: Params) -> dict[str
         grant_id=code.grant_id,
         with_refresh=GrantType.REFRESH_TOKEN.value in client.grant_types,
     )
-    ctx.store.save_tokens(records)
-    audit_issuance(ctx, client, code.account_id, "authorization_code", code.grant_id)
+    unit.save_tokens(records)
+    audit_issuance(ctx, unit, client, code.account_id, "authorization_code", code.grant_id)
     return issued.response()

@@ -11,9 +11,10 @@ from ..issuing import audit_issuance, mint, new_grant_id
 from ..models import Client, GrantType
 from ..params import Params
 from ..scopes import scopes_for_client
+from ..unit_of_work import UnitOfWork
 
 
-def client_credentials(ctx: Context, client: Client, params: Params) -> dict[str, Any]:
+def client_credentials(ctx: Context, unit: UnitOfWork, client: Client, params: Params) -> dict[str, Any]:
     # RFC 6749 §4.4: "The client credentials grant type MUST only be used by
     # confidential clients."
     if not client.confidential or GrantType.CLIENT_CREDENTIALS.value not in client.grant_types:
@@ -25,6 +26,6 @@ def client_credentials(ctx: Context, client: Client, params: Params) -> dict[str
     issued, records = mint(
         ctx, client, account_id=client.owner_id, scopes=scopes, grant_id=grant_id, with_refresh=False
     )
-    ctx.store.save_tokens(records)
-    audit_issuance(ctx, client, client.owner_id, "client_credentials", grant_id)
+    unit.save_tokens(records)
+    audit_issuance(ctx, unit, client, client.owner_id, "client_credentials", grant_id)
     return issued.response()

@@ -1,5 +1,9 @@
 """The refresh token grant (RFC 6749 §6) with rotation and reuse detection
-(RFC 9700 §4.14.2), and an idempotent retry inside a short grace window."""
+(RFC 9700 §4.14.2), and an idempotent retry inside a short grace window.
+
+Two requests that rotate one token at once both claim it in their units; the one whose
+claim is lost at the commit runs again (keyturn.core.service.in_unit) and then finds the
+token rotated: it is a retry inside the grace window, or a reuse."""
 
 from __future__ import annotations
 
@@ -14,11 +18,12 @@ from ..issuing import audit_issuance, find_issued, mint
 from ..models import Client, GrantType, Token, TokenKind
 from ..params import Params, require
 from ..scopes import parse_scope
+from ..unit_of_work import UnitOfWork
 
 log = logging.getLogger("keyturn.grants")
 
 
-def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any]:
+def refresh_token(ctx: Context, unit: UnitOfWork, client: Client, params: Params) -> dict[str, Any]:
     if GrantType.REFRESH_TOKEN.value not in client.grant_types:
         raise UnauthorizedClient("This client is not allowed to use the refresh_token grant.")
     presented = require(params, "refresh_token")
@@ -37,7 +42,7 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
     if token.expires_at <= now:
         raise InvalidGrant("The refresh token has expired.")
     if token.rotated_at is not None:
-        return _reused(ctx, client, token, presented, now)
+        return _reused(ctx, unit, client, token, presented, now)
 
     scopes = token.scopes
     if "scope" in params:
@@ -60,17 +65,12 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
     )
     response = issued.response()
     blob = retry.seal(presented, response) if ctx.settings.refresh_token_reuse_grace > 0 else None
-    if ctx.store.rotate_refresh_token(token.token_hash, now, blob, records):
-        audit_issuance(ctx, client, token.account_id, "refresh_token", token.grant_id)
-        return response
-    # A concurrent request rotated this token first: treat this one as its retry.
-    current = ctx.store.find_token(token.token_hash)
-    if current is None or current.revoked_at is not None:
-        raise InvalidGrant("The refresh token has been revoked.")
-    return _reused(ctx, client, current, presented, now)
+    unit.rotate_refresh_token(token.token_hash, now, blob, records)
+    audit_issuance(ctx, unit, client, token.account_id, "refresh_token", token.grant_id)
+    return response
 
 
-def _reused(ctx: Context, client: Client, token: Token, presented: str, now: int) -> dict[str, Any]:
+def _reused(ctx: Context, unit: UnitOfWork, client: Client, token: Token, presented: str, now: int) -> dict[str, Any]:
     """A refresh token presented after it was rotated."""
     grace = ctx.settings.refresh_token_reuse_grace
     if grace and token.rotated_at is not None and now - token.rotated_at <= grace and token.retry_blob:
@@ -86,8 +86,8 @@ def _reused(ctx: Context, client: Client, token: Token, presented: str, now: int
     # refresh token, which will inform the authorization server of the breach ... [it]
     # cannot determine which party submitted the invalid refresh token, but it will
     # revoke the active refresh token."
-    revoked = ctx.store.revoke_grant(token.grant_id, now)
-    ctx.store.record(
+    revoked = unit.revoke_grant(token.grant_id, now)
+    unit.record(
         "refresh_token.reused",
         now,
         account_id=token.account_id,
