@@ -68,3 +68,9 @@ def test_the_cli_starts_without_importing_the_server_stack() -> None:
     loaded = json.loads(subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout)
     heavy = {"sqlalchemy", "alembic", "uvicorn", "starlette", "argon2", "cryptography", "jinja2"}
     assert sorted(m for m in loaded if m.split(".")[0] in heavy) == []
+
+
+def test_settings_import_nothing_from_keyturn() -> None:
+    """Settings are read before anything else is built: they depend on no Keyturn module,
+    so no Keyturn module can be half-imported while they load."""
+    assert sorted(n for n in _imports(PACKAGE / "settings.py") if n.split(".")[0] == "keyturn") == []

@@ -20,7 +20,10 @@ from types import MappingProxyType
 from typing import Any
 from urllib.parse import urlsplit
 
-from keyturn.core.scopes import SCOPE_TOKEN
+# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E ). Settings check scope names
+# with it, and core parses scope parameters with it: it lives here, since settings
+# imports nothing from Keyturn.
+SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
 
 ENV_PREFIX = "KEYTURN_"
 #: Environment variables that share the prefix but are not server settings

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from .errors import InvalidScope
+from keyturn.settings import SCOPE_TOKEN
 
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+from .errors import InvalidScope
 
 
 def scope_problem(scope: str, catalogue: Mapping[str, str]) -> str | None:
