@@ -27,6 +27,7 @@ from .errors import (
 )
 from .issuing import audit_issuance, mint, new_grant_id
 from .models import Client, Consent, GrantType
+from .redirect_uris import location, redirect_uri_matches
 from .scopes import scopes_for_client
 
 RESPONSE_TYPES = ("code", "token")
@@ -118,8 +119,7 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
             raise InvalidClientRequest("The request must name its redirect_uri.")
         redirect_uri = client.redirect_uris[0]
     else:
-        # RFC 9700 §4.1.3: "exact string matching" against the registered URIs.
-        if given not in client.redirect_uris:
+        if not redirect_uri_matches(client.redirect_uris, given):
             raise InvalidClientRequest("The redirect_uri is not registered for this application.")
         redirect_uri = given
 
@@ -288,6 +288,8 @@ def error_redirect(ctx: Context, error: AuthorizeError) -> str:
 
 
 def with_params(uri: str, params: Mapping[str, Any], *, fragment: bool) -> str:
+    """The redirect URI with the response's parameters, fit for a Location header."""
+    uri = location(uri)
     encoded = urlencode(params)
     if fragment:
         return f"{uri}#{encoded}"
