@@ -592,6 +592,44 @@ def test_a_registered_loopback_port_is_not_required(browser: TestClient, runtime
         )
 
 
+# ==== a redirect URI that needs percent-encoding ====
+
+#: As a row from before registration refused spaces and non-ASCII may hold it.
+RAW_CALLBACK = "https://app.example.com/café cb"
+ENCODED_CALLBACK = "https://app.example.com/caf%C3%A9%20cb"
+
+
+def assert_ascii_location(response: httpx.Response) -> None:
+    raw = dict(response.headers.raw)[b"location"]
+    assert raw.isascii(), raw
+    assert b" " not in raw, raw
+
+
+def test_a_raw_registered_redirect_uri_gets_a_percent_encoded_location(
+    browser: TestClient, runtime: Runtime, app: Registered, user: Account
+) -> None:
+    old = configure(runtime, app, redirect_uris=(RAW_CALLBACK,))
+    error = authorize(browser, **code_request(old, scope="nope"))
+    assert_ascii_location(error)
+    assert_error_redirect(error, "invalid_scope", base=ENCODED_CALLBACK)
+
+    sign_in(browser)
+    # The page path: the consent page, then Authorize.
+    page = consent_page(browser, code_request(old))
+    answer = submit(browser, page, "authorize")
+    assert_ascii_location(answer)
+    params = redirect_params(answer, status=303, base=ENCODED_CALLBACK)
+    assert exchange(browser, old, params["code"]).status_code == 200
+
+    # The silent path (remembered consent), with the URI named in the request too.
+    for request in (code_request(old), code_request(old, redirect_uri=RAW_CALLBACK)):
+        silent = authorize(browser, **request)
+        assert_ascii_location(silent)
+        params = redirect_params(silent, status=302, base=ENCODED_CALLBACK)
+    token = exchange(browser, old, params["code"], redirect_uri=RAW_CALLBACK)
+    assert token.status_code == 200, token.text
+
+
 # ==== PKCE ====
 
 

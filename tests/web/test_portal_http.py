@@ -937,6 +937,23 @@ def test_creating_a_public_client_shows_no_secret(ann: User, runtime: Runtime) -
         ("App", "javascript:alert(1)", "redirect URI scheme 'javascript' is not allowed"),
         (
             "App",
+            "https://app.example.com/a b",
+            "redirect URI 'https://app.example.com/a b' contains a space; write it as %20",
+        ),
+        (
+            "App",
+            "https://app.example.com/a\x01b",
+            "redirect URI 'https://app.example.com/a\\x01b' contains a control character (a tab, a line break, ...); "
+            "remove it",
+        ),
+        (
+            "App",
+            "https://app.example.com/café",
+            "redirect URI 'https://app.example.com/café' contains non-ASCII characters; write them percent-encoded "
+            "(e.g. https://app.example.com/caf%C3%A9), or an internationalised host as punycode (xn--...)",
+        ),
+        (
+            "App",
             "https://user:pw@app.example.com/cb",
             "redirect URI 'https://user:pw@app.example.com/cb' must not contain credentials",
         ),
