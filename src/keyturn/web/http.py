@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from keyturn.core.errors import OAuthError
 from keyturn.core.jsontext import compact
 from keyturn.core.redirect_uris import location as url_safe
 
@@ -99,6 +100,11 @@ async def send_bytes(
 
 
 json_bytes = compact
+
+
+def error_headers(error: OAuthError) -> Headers:
+    """The headers an error calls for (``OAuthError.headers``), as ASGI wants them."""
+    return [(name.lower().encode("ascii"), value.encode("ascii")) for name, value in error.headers()]
 
 
 def location(url: str) -> bytes:
