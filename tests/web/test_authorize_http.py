@@ -465,6 +465,34 @@ def test_unsupported_response_type(browser: TestClient, app: Registered, respons
     assert_error_redirect(response, "unsupported_response_type")
 
 
+@pytest.mark.parametrize(
+    ("params", "error", "description"),
+    [
+        (
+            {"response_type": "Call_+1-555-0100_to_unlock"},
+            "unsupported_response_type",
+            "Only response_type=code (and token, where allowed) is supported.",
+        ),
+        (
+            {"scope": "sms Visit-evil.example-to-restore-access"},
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        (
+            {"scope": "sms <script>alert(1)</script>"},
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        ({"scope": "sms \u00e9vil"}, "invalid_scope", "The scope parameter holds a malformed scope."),
+    ],
+)
+def test_error_descriptions_sent_to_the_client_are_the_servers_own_words(
+    browser: TestClient, app: Registered, params: dict[str, str], error: str, description: str
+) -> None:
+    response = authorize(browser, **code_request(app, **params))
+    assert assert_error_redirect(response, error)["error_description"] == description
+
+
 def test_errors_carry_no_state_when_none_was_sent(browser: TestClient, app: Registered) -> None:
     assert_error_redirect(
         authorize(browser, **code_request(app, scope="nope", state=None)), "invalid_scope", state=None

@@ -666,6 +666,39 @@ def test_error_descriptions_stay_in_the_rfc_character_set_whatever_was_sent(
     assert_oauth_error(client.post("/oauth/token", data=data, headers=service.basic()), 400, error)
 
 
+@pytest.mark.parametrize(
+    ("body", "error", "description"),
+    [
+        (
+            b"grant_type=Call+support+at+evil.example",
+            "unsupported_grant_type",
+            "The grant_type is not supported; use client_credentials, authorization_code, refresh_token.",
+        ),
+        (
+            b"grant_type=client_credentials&scope=sms+Visit-evil.example-to-restore-access",
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        (
+            b"grant_type=client_credentials&scope=sms+%22evil%22",
+            "invalid_scope",
+            "The scope parameter holds a malformed scope.",
+        ),
+        (
+            b"grant_type=client_credentials&Visit-evil.example=1&Visit-evil.example=2",
+            "invalid_request",
+            "The request repeats a parameter.",
+        ),
+        (b"grant_type=client_credentials&scope=sms&scope=sms", "invalid_request", "The request repeats scope."),
+    ],
+)
+def test_error_descriptions_describe_the_error_without_repeating_the_request(
+    client: TestClient, service: Registered, body: bytes, error: str, description: str
+) -> None:
+    response = client.post("/oauth/token", content=body, headers={**FORM, **service.basic()})
+    assert assert_oauth_error(response, 400, error)["error_description"] == description
+
+
 def test_an_unexpected_failure_is_server_error_and_not_cached(
     client: TestClient, service: Registered, monkeypatch: pytest.MonkeyPatch
 ) -> None:

@@ -137,7 +137,13 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
     if response_type is None:
         raise fail(InvalidRequest("The response_type parameter is missing."))
     if response_type not in RESPONSE_TYPES:
-        raise fail(UnsupportedResponseType(f"The response_type {response_type!r} is not supported."))
+        # The server's own words only: this description goes back to the client's page.
+        raise fail(
+            UnsupportedResponseType(
+                "Only response_type=code (and token, where allowed) is supported.",
+                detail=f"response_type {response_type[:100]!r}",
+            )
+        )
     if response_type == "token" and not client.allow_implicit:
         raise fail(UnauthorizedClient("This application may not use the implicit flow."))
     if response_type == "code" and GrantType.AUTHORIZATION_CODE.value not in client.grant_types:
