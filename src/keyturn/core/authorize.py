@@ -27,7 +27,7 @@ from .errors import (
 )
 from .issuing import audit_issuance, mint, new_grant_id
 from .models import Client, Consent, GrantType
-from .redirect_uris import location, redirect_uri_matches
+from .redirect_uris import redirect_uri_matches
 from .scopes import scopes_for_client
 
 RESPONSE_TYPES = ("code", "token")
@@ -294,8 +294,8 @@ def error_redirect(ctx: Context, error: AuthorizeError) -> str:
 
 
 def with_params(uri: str, params: Mapping[str, Any], *, fragment: bool) -> str:
-    """The redirect URI with the response's parameters, fit for a Location header."""
-    uri = location(uri)
+    """The redirect URI with the response's parameters (web's Location percent-encodes
+    what an old registration may hold that is not URL-safe)."""
     encoded = urlencode(params)
     if fragment:
         return f"{uri}#{encoded}"
