@@ -188,6 +188,11 @@ def test_public_clients_have_no_secret_and_cannot_use_client_credentials(tmp_pat
     ("args", "message"),
     [
         (["--redirect-uri", "https://app.example.com/cb#frag"], "must not contain a fragment"),
+        (
+            ["--redirect-uri", "https://app.example.com/café"],
+            "contains non-ASCII characters; write them percent-encoded",
+        ),
+        (["--redirect-uri", "https://app.example.com/a b"], "contains a space; write it as %20"),
         (["--redirect-uri", "/relative/cb"], "must be absolute"),
         ([], "needs at least one redirect URI"),
         (

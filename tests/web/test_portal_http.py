@@ -353,11 +353,11 @@ def assert_invalid_token(response: httpx.Response) -> None:
     assert response.headers["www-authenticate"].startswith('Bearer realm="keyturn", error="invalid_token"')
 
 
-def assert_invalid_client(response: httpx.Response, *, basic: bool = True) -> None:
-    """RFC 6749 §5.2: 401, with the Basic challenge when the client used Basic."""
+def assert_invalid_client(response: httpx.Response) -> None:
+    """RFC 6749 §5.2: 401, with the Basic challenge (RFC 7235 §3.1) however the client authenticated."""
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
-    assert response.headers.get("www-authenticate") == ('Basic realm="keyturn"' if basic else None)
+    assert response.headers.get("www-authenticate") == 'Basic realm="keyturn"'
 
 
 def active(browser: TestClient, caller: tuple[str, str], credential: str) -> bool:
@@ -937,6 +937,23 @@ def test_creating_a_public_client_shows_no_secret(ann: User, runtime: Runtime) -
         ("App", "javascript:alert(1)", "redirect URI scheme 'javascript' is not allowed"),
         (
             "App",
+            "https://app.example.com/a b",
+            "redirect URI 'https://app.example.com/a b' contains a space; write it as %20",
+        ),
+        (
+            "App",
+            "https://app.example.com/a\x01b",
+            "redirect URI 'https://app.example.com/a\\x01b' contains a control character (a tab, a line break, ...); "
+            "remove it",
+        ),
+        (
+            "App",
+            "https://app.example.com/café",
+            "redirect URI 'https://app.example.com/café' contains non-ASCII characters; write them percent-encoded "
+            "(e.g. https://app.example.com/caf%C3%A9), or an internationalised host as punycode (xn--...)",
+        ),
+        (
+            "App",
             "https://user:pw@app.example.com/cb",
             "redirect URI 'https://user:pw@app.example.com/cb' must not contain credentials",
         ),
@@ -1044,7 +1061,7 @@ def test_regenerating_a_secret_retires_the_old_one_at_once(ann: User, runtime: R
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert_invalid_client(token(ann.browser, client_id, old, **refresh))
     assert_invalid_client(
-        ann.browser.post("/oauth/token", data={**refresh, "client_id": client_id, "client_secret": old}), basic=False
+        ann.browser.post("/oauth/token", data={**refresh, "client_id": client_id, "client_secret": old})
     )
     renewed = token(ann.browser, client_id, new, **refresh)
     assert renewed.status_code == 200, renewed.text

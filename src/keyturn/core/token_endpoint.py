@@ -31,7 +31,9 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
     grant_type = require(params, "grant_type")
     grant = GRANTS.get(grant_type)
     if grant is None:
-        raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+        raise UnsupportedGrantType(
+            "The grant_type is not supported; use " + ", ".join(GRANTS) + ".", detail=f"grant_type {grant_type[:100]!r}"
+        )
     if grant_type == "refresh_token" and authorization is None and "client_id" not in params:
         params = _public_refresh(ctx, params)
     presented = presented_client(authorization, params)

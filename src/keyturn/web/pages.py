@@ -14,7 +14,7 @@ import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request, cookie_parser
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -63,6 +63,11 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def redirect(url: str, status: int = 303) -> Response:
+    """A redirect from a page (the Location built by ``http.location``)."""
+    return Response(status_code=status, headers={"location": http.location(url).decode("ascii")})
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:
@@ -120,7 +125,7 @@ class Pages:
         account = await self.blocking(self.sessions.account, request)
         target = safe_next(request.query_params.get("next"))
         if account is not None:
-            return RedirectResponse(target, status_code=303)
+            return redirect(target)
         return self._login_page(request, target)
 
     def _login_page(
@@ -182,21 +187,21 @@ class Pages:
             # and this is a form that was not accepted.
             return self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
-        redirect = RedirectResponse(target, status_code=303)
-        await self.blocking(self.sessions.start, request, redirect, account)
+        signed_in = redirect(target)
+        await self.blocking(self.sessions.start, request, signed_in, account)
         await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
-        return redirect
+        return signed_in
 
     async def logout(self, request: Request) -> Response:
         if request.method == "GET":
             account = await self.blocking(self.sessions.account, request)
             if account is None:
-                return RedirectResponse("/login", status_code=303)
+                return redirect("/login")
             return self.render("logout.html", email=account.email, csrf=self._csrf(request))
         form = await read_form(request)
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.error_page("Please try again", "This form expired. Reload the page and sign out again.")
-        response = RedirectResponse("/login", status_code=303)
+        response = redirect("/login")
         await self.blocking(self.sessions.end, request, response)
         return response
 
@@ -220,7 +225,7 @@ class Pages:
         location = await self.blocking(self._approve_silently, params, cookie)
         if location is None:
             return False
-        headers = [(b"location", location.encode("utf-8")), (b"content-length", b"0"), *_PAGE_HEADERS]
+        headers = [(b"location", http.location(location)), (b"content-length", b"0"), *_PAGE_HEADERS]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return True
@@ -256,7 +261,7 @@ class Pages:
         account = await self.blocking(self.sessions.account, request)
         if account is None:
             query = urlencode(auth.as_params())
-            return RedirectResponse("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""), status_code=303)
+            return redirect("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""))
 
         if consent_form is None:
             location = await self.blocking(authorize.approve_if_consented, self.ctx, auth, account.id)
@@ -293,7 +298,7 @@ class Pages:
     @staticmethod
     def _redirect(location: str, after_post: bool) -> Response:
         # 303 turns the consent POST into a GET at the client; a GET is answered with 302.
-        return RedirectResponse(location, status_code=303 if after_post else 302)
+        return redirect(location, 303 if after_post else 302)
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         log.error("database unavailable on %s: %s", request.url.path, exc)

@@ -11,7 +11,7 @@ from typing import Any
 
 import anyio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
 from keyturn.core.accounts import AccountError, create_account
@@ -21,7 +21,7 @@ from keyturn.core.redirect_uris import redirect_uri_problem
 from keyturn.core.registration import RegistrationError, issue_api_key, register_client
 from keyturn.core.scopes import scope_problem
 
-from .pages import Pages, first, read_form
+from .pages import Pages, first, read_form, redirect
 
 Form = dict[str, list[str]]
 _DAY = 86_400
@@ -69,7 +69,7 @@ class Portal:
         async def endpoint(request: Request) -> Response:
             account = await self.blocking(self.pages.sessions.account, request)
             if account is None:
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                return redirect(f"/login?next={request.url.path}")
             try:
                 return await handler(request, account)
             except NotFound:
@@ -144,7 +144,7 @@ class Portal:
             return self.pages.render(
                 "signup.html", 400, csrf=self.pages.sessions.csrf_token(binding), values=values, error=str(exc)
             )
-        response = RedirectResponse("/account", status_code=303)
+        response = redirect("/account")
         await self.blocking(self.pages.sessions.start, request, response, account)
         return response
 
@@ -190,7 +190,7 @@ class Portal:
         if not revoked:
             raise NotFound
         await self.blocking(self._audit, "api_key.revoked", account, None, key_id=key_id)
-        return RedirectResponse("/account/api-keys", status_code=303)
+        return redirect("/account/api-keys")
 
     async def regenerate_api_key(self, request: Request, account: Account, form: Form) -> Response:
         """A new key with the old one's name and scopes; the old one stops working."""
@@ -280,7 +280,7 @@ class Portal:
         await self.blocking(self.ctx.store.update_client, updated)
         self._changed(client.client_id)
         await self.blocking(self._audit, "client.updated", account, client.client_id)
-        return RedirectResponse(f"/account/clients/{client.client_id}", status_code=303)
+        return redirect(f"/account/clients/{client.client_id}")
 
     async def regenerate_secret(self, request: Request, account: Account, form: Form) -> Response:
         client = await self.blocking(
@@ -305,7 +305,7 @@ class Portal:
         await self.blocking(self.ctx.store.delete_client, client.client_id)
         self._changed(client.client_id)
         await self.blocking(self._audit, "client.deleted", account, client.client_id)
-        return RedirectResponse("/account/clients", status_code=303)
+        return redirect("/account/clients")
 
     # ---- access keys (Sinch style: Key ID + Key Secret for client credentials) ----
 
@@ -341,7 +341,7 @@ class Portal:
         await self.blocking(self.ctx.store.delete_client, key.client_id)
         self._changed(key.client_id)
         await self.blocking(self._audit, "access_key.deleted", account, key.client_id)
-        return RedirectResponse("/account/access-keys", status_code=303)
+        return redirect("/account/access-keys")
 
     # ---- connected apps ----
 
@@ -375,7 +375,7 @@ class Portal:
 
         if not await self.blocking(revoke):
             raise NotFound
-        return RedirectResponse("/account/apps", status_code=303)
+        return redirect("/account/apps")
 
 
 def form_values(form: Form) -> dict[str, str]:
