@@ -91,20 +91,20 @@ class Answers:
         if reason is not None:
             raise InvalidToken(detail=f"{reason} (cached)")
 
-    def checked(self, key: bytes, principal: Principal, kid: str) -> Principal:
+    def remember_jwt(self, key: bytes, principal: Principal, kid: str) -> Principal:
         """Remembers a JWT whose signature checked out with the key ``kid``."""
         # A signature checked once need not be checked again for ttl seconds (never past
         # exp, and only while its key is published): the bound of an introspection answer.
         self._accepted.put(key, Accepted(principal, kid, math.inf), self._lifetime(principal))
         return principal
 
-    def accepted(self, key: bytes, principal: Principal, kid: str | None) -> Principal:
+    def remember(self, key: bytes, principal: Principal, kid: str | None) -> Principal:
         """Remembers the authorization server's positive answer, to be renewed."""
         ttl = self._lifetime(principal)
         self._accepted.put(key, Accepted(principal, kid, self._clock.monotonic() + ttl * RENEW_AFTER), ttl)
         return principal
 
-    def refused(self, key: bytes, reason: str) -> InvalidToken:
+    def remember_refusal(self, key: bytes, reason: str) -> InvalidToken:
         """Remembers the authorization server's refusal; the error to raise."""
         self._accepted.discard(key)  # a renewal found it revoked: no request keeps it
         self._refused.put(key, reason, self._negative_ttl)

@@ -258,7 +258,7 @@ class Verifier:
                     yield Shared(self._keys.refresh(kid, metadata))
                 principal = self._check_jwt(credential, header)
                 if not self.introspect_jwts:
-                    return self._answers.checked(key, principal, kid)
+                    return self._answers.remember_jwt(key, principal, kid)
             self._answers.raise_if_refused(key)
             endpoint = introspection_endpoint((yield from self._discovery.metadata()))
             response = yield from fetch(introspection_request(endpoint, self._authorization, credential))
@@ -278,8 +278,8 @@ class Verifier:
         body = json_object(response, "introspection")
         principal, reason = principal_from(body, issuer=self.issuer, audience=self.audience, now=self._clock.time())
         if principal is None:
-            raise self._answers.refused(key, reason)
-        return self._answers.accepted(key, principal, kid)
+            raise self._answers.remember_refusal(key, reason)
+        return self._answers.remember(key, principal, kid)
 
 
 def _keep(known: Principal | None, exc: AuthServerUnavailable) -> Principal:
