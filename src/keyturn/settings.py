@@ -96,11 +96,15 @@ class Settings:
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
     purge_interval: int = 3600
     #: Rate limits per minute (0: none): token, introspection and revocation requests per
-    #: client, and checks of one API key. A failed client authentication costs 5.
+    #: client (a public client: per client and address) that authenticated, and checks of
+    #: one API key.
     rate_limit_token: int = 600
     rate_limit_introspect: int = 6000
     rate_limit_revoke: int = 600
     rate_limit_api_key: int = 6000
+    #: Failed client authentications per minute per (client_id, address); past it, that
+    #: pair is refused (0: no limit).
+    client_auth_failures_per_client_and_address: int = 30
     #: Failed sign-ins allowed per account and per address within 15 minutes.
     login_failures_per_account: int = 5
     login_failures_per_address: int = 30
@@ -262,6 +266,13 @@ def _positive_seconds(key: str, value: Any, source: str) -> int:
     return number
 
 
+def _count(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    if number < 0:
+        raise SettingsError(key, f"must be zero (no limit) or a positive number, got {number}", source)
+    return number
+
+
 def _positive_days(key: str, value: Any, source: str) -> int:
     number = _integer(key, value, source)
     if number <= 0:
@@ -407,6 +418,7 @@ _VALIDATORS: dict[str, Any] = {
     "rate_limit_introspect": _seconds,
     "rate_limit_revoke": _seconds,
     "rate_limit_api_key": _seconds,
+    "client_auth_failures_per_client_and_address": _count,
     "login_failures_per_account": _seconds,
     "login_failures_per_address": _seconds,
     "forwarded_allow_ips": _string_list(re.compile(r"\*|[0-9A-Fa-f.:/]+"), "IP address, network or *"),

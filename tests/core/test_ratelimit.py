@@ -1,5 +1,6 @@
-"""Rate limits: per-key windows, failures costing more, bounded memory, and the token
-endpoint refusing past the limit with the time to wait."""
+"""Rate limits: per-key windows, atomic reservations over several keys, bounded memory
+that never drops a long window for a short one, and the token endpoint refusing past the
+limit with the time to wait, counting failed client authentications per address."""
 
 from __future__ import annotations
 
@@ -131,20 +132,30 @@ def test_parallel_takes_never_pass_the_limit() -> None:
     assert limiter.counts(["account", "address"]) == [5, 5]
 
 
-def test_the_token_endpoint_refuses_past_the_limit_and_failures_cost_five(ctx: Context, owner: Account) -> None:
+def test_the_token_endpoint_refuses_past_the_limit_counting_only_authenticated_requests(
+    ctx: Context, owner: Account
+) -> None:
     ctx.limiter = LocalLimiter(ctx.clock)
-    ctx.settings = ctx.settings.with_overrides(rate_limit_token=6)
+    ctx.settings = ctx.settings.with_overrides(rate_limit_token=2, client_auth_failures_per_client_and_address=3)
     app = register(ctx, owner, grant_types=["client_credentials"], redirect_uris=[])
     wrong = {"grant_type": "client_credentials", "client_id": app.client.client_id, "client_secret": "kt_cs_guess"}
-    with pytest.raises(InvalidClient):
-        token(ctx, None, wrong)  # costs 5 of the 6
-    token(ctx, app.basic(), {"grant_type": "client_credentials"})  # the 6th
+    for _ in range(3):
+        with pytest.raises(InvalidClient):
+            token(ctx, None, wrong, "203.0.113.9")
+    # That address has spent its failures with this client_id: refused before checking,
+    # even the right secret.
     with pytest.raises(RateLimited) as caught:
-        token(ctx, app.basic(), {"grant_type": "client_credentials"})
+        token(ctx, app.basic(), {"grant_type": "client_credentials"}, "203.0.113.9")
     assert (caught.value.status_code, caught.value.error, caught.value.retry_after) == (
         429,
         "temporarily_unavailable",
         60,
     )
+    # The failures did not count against the client: from its own address it has its
+    # whole rate, and no more.
+    for _ in range(2):
+        assert "access_token" in token(ctx, app.basic(), {"grant_type": "client_credentials"}, "198.51.100.1")
+    with pytest.raises(RateLimited):
+        token(ctx, app.basic(), {"grant_type": "client_credentials"}, "198.51.100.1")
     ctx.clock.advance(60)
-    assert "access_token" in token(ctx, app.basic(), {"grant_type": "client_credentials"})
+    assert "access_token" in token(ctx, app.basic(), {"grant_type": "client_credentials"}, "203.0.113.9")

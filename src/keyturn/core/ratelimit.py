@@ -23,9 +23,6 @@ from typing import Protocol
 
 from .clock import Clock
 
-#: What a failed attempt costs (a success costs 1): guessing exhausts a limit faster.
-FAILURE_COST = 5
-
 #: The limit of a slot that counts without ever refusing.
 UNLIMITED = 1 << 52
 
