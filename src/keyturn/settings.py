@@ -105,9 +105,19 @@ class Settings:
     #: Failed client authentications per minute per (client_id, address); past it, that
     #: pair is refused (0: no limit).
     client_auth_failures_per_client_and_address: int = 30
-    #: Failed sign-ins allowed per account and per address within 15 minutes.
-    login_failures_per_account: int = 5
+    #: Failed sign-ins within 15 minutes (0: no limit) per (account, address), or per
+    #: (account, device cookie) for a browser holding one, and per address.
+    login_failures_per_account_and_address: int = 5
     login_failures_per_address: int = 30
+    #: After this many failed sign-ins for one account within 15 minutes from browsers
+    #: without its device cookie, attempts from addresses that have failed too are spaced
+    #: out, twice as far apart after each failure, up to the maximum delay (seconds).
+    #: 0: no slow-down.
+    login_failures_before_account_slowdown: int = 10
+    login_account_slowdown_max_delay: int = 300
+    #: How long the device cookie, earned by signing in, exempts a browser from the
+    #: account's slow-down (seconds; 0: no device cookies).
+    login_device_cookie_ttl: int = 15_552_000
     #: Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed,
     #: so that per-address limits and logs see the real client ("*": any).
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
@@ -419,8 +429,11 @@ _VALIDATORS: dict[str, Any] = {
     "rate_limit_revoke": _seconds,
     "rate_limit_api_key": _seconds,
     "client_auth_failures_per_client_and_address": _count,
-    "login_failures_per_account": _seconds,
-    "login_failures_per_address": _seconds,
+    "login_failures_per_account_and_address": _count,
+    "login_failures_per_address": _count,
+    "login_failures_before_account_slowdown": _count,
+    "login_account_slowdown_max_delay": _positive_seconds,
+    "login_device_cookie_ttl": _seconds,
     "forwarded_allow_ips": _string_list(re.compile(r"\*|[0-9A-Fa-f.:/]+"), "IP address, network or *"),
     "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
     "log_level": _choice(("debug", "info", "warning", "error")),
