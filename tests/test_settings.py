@@ -364,6 +364,12 @@ BAD_ENV_VALUES = [
     ("issuer", "ftp://auth.example.com"),
     ("secret", "too-short"),
     ("default_scopes", '["has space"]'),
+    ("login_failures_per_account_and_address", "-1"),
+    ("login_failures_per_address", "five"),
+    ("login_failures_before_account_slowdown", "-3"),
+    ("login_account_slowdown_max_delay", "0"),
+    ("login_device_cookie_ttl", "-1"),
+    ("client_auth_failures_per_client_and_address", "-1"),
 ]
 
 
@@ -383,6 +389,25 @@ def test_a_bad_environment_value_is_blamed_on_the_variable_not_the_file(tmp_path
 def test_the_ttl_messages_say_what_is_wrong(tmp_path: Path) -> None:
     assert "positive number of seconds, got 0" in str(from_env(KEYTURN_ACCESS_TOKEN_TTL="0"))
     assert "must be an integer, got True" in str(from_file(tmp_path, "access_token_ttl = true\n")[0])
+
+
+def test_the_throttling_settings_take_zero_for_off_and_say_so() -> None:
+    settings = load_settings(
+        None,
+        environ={
+            "KEYTURN_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS": "0",
+            "KEYTURN_LOGIN_FAILURES_BEFORE_ACCOUNT_SLOWDOWN": "0",
+            "KEYTURN_LOGIN_DEVICE_COOKIE_TTL": "0",
+            "KEYTURN_CLIENT_AUTH_FAILURES_PER_CLIENT_AND_ADDRESS": "0",
+        },
+    )
+    assert settings.login_failures_per_account_and_address == 0
+    assert settings.login_failures_before_account_slowdown == 0
+    assert settings.login_device_cookie_ttl == 0
+    assert settings.client_auth_failures_per_client_and_address == 0
+    assert "zero (no limit) or a positive number, got -1" in str(
+        from_env(KEYTURN_CLIENT_AUTH_FAILURES_PER_CLIENT_AND_ADDRESS="-1")
+    )
 
 
 def test_a_zero_reuse_grace_is_allowed() -> None:

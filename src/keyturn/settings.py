@@ -99,14 +99,28 @@ class Settings:
     #: How often `keyturn serve` runs housekeeping (seconds); 0: never (use `tokens purge`).
     purge_interval: int = 3600
     #: Rate limits per minute (0: none): token, introspection and revocation requests per
-    #: client, and checks of one API key. A failed client authentication costs 5.
+    #: client (a public client: per client and address) that authenticated, and checks of
+    #: one API key.
     rate_limit_token: int = 600
     rate_limit_introspect: int = 6000
     rate_limit_revoke: int = 600
     rate_limit_api_key: int = 6000
-    #: Failed sign-ins allowed per account and per address within 15 minutes.
-    login_failures_per_account: int = 5
+    #: Failed client authentications per minute per (client_id, address); past it, that
+    #: pair is refused (0: no limit).
+    client_auth_failures_per_client_and_address: int = 30
+    #: Failed sign-ins within 15 minutes (0: no limit) per (account, address), or per
+    #: (account, device cookie) for a browser holding one, and per address.
+    login_failures_per_account_and_address: int = 5
     login_failures_per_address: int = 30
+    #: After this many failed sign-ins for one account within 15 minutes from browsers
+    #: without its device cookie, attempts from addresses that have failed too are spaced
+    #: out, twice as far apart after each failure, up to the maximum delay (seconds).
+    #: 0: no slow-down.
+    login_failures_before_account_slowdown: int = 10
+    login_account_slowdown_max_delay: int = 300
+    #: How long the device cookie, earned by signing in, exempts a browser from the
+    #: account's slow-down (seconds; 0: no device cookies).
+    login_device_cookie_ttl: int = 15_552_000
     #: Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed,
     #: so that per-address limits and logs see the real client ("*": any).
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
@@ -265,6 +279,13 @@ def _positive_seconds(key: str, value: Any, source: str) -> int:
     return number
 
 
+def _count(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    if number < 0:
+        raise SettingsError(key, f"must be zero (no limit) or a positive number, got {number}", source)
+    return number
+
+
 def _positive_days(key: str, value: Any, source: str) -> int:
     number = _integer(key, value, source)
     if number <= 0:
@@ -410,8 +431,12 @@ _VALIDATORS: dict[str, Any] = {
     "rate_limit_introspect": _seconds,
     "rate_limit_revoke": _seconds,
     "rate_limit_api_key": _seconds,
-    "login_failures_per_account": _seconds,
-    "login_failures_per_address": _seconds,
+    "client_auth_failures_per_client_and_address": _count,
+    "login_failures_per_account_and_address": _count,
+    "login_failures_per_address": _count,
+    "login_failures_before_account_slowdown": _count,
+    "login_account_slowdown_max_delay": _positive_seconds,
+    "login_device_cookie_ttl": _seconds,
     "forwarded_allow_ips": _string_list(re.compile(r"\*|[0-9A-Fa-f.:/]+"), "IP address, network or *"),
     "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
     "log_level": _choice(("debug", "info", "warning", "error")),

@@ -400,6 +400,23 @@ def test_refresh_when_no_granted_scope_is_still_allowed_is_invalid_scope_and_rot
     assert (unchanged.rotated_at, unchanged.revoked_at) == (None, None)
 
 
+def test_refresh_of_a_grant_that_never_had_a_scope_keeps_working(ctx: Context, owner: Account) -> None:
+    app = register(ctx, owner)
+    code = issue_code(
+        ctx,
+        app.client,
+        account_id=owner.id,
+        scopes=(),
+        redirect_uri=REDIRECT,
+        code_challenge=pkce.s256(VERIFIER),
+        code_challenge_method="S256",
+    )
+    first = exchange(ctx, app, code)
+    second = refresh(ctx, app, first["refresh_token"])
+    assert second["scope"] == ""
+    assert second["refresh_token"] != first["refresh_token"]
+
+
 def test_a_refresh_token_is_bound_to_its_client(ctx: Context, owner: Account) -> None:
     app, first = refreshable(ctx, owner)
     other = register(ctx, owner)

@@ -5,17 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .client_auth import authenticate_client, presented_client
+from . import client_throttle
+from .client_auth import presented_client
 from .context import Context
 from .credentials import Kind, kind_of
-from .errors import InvalidClient, UnsupportedGrantType
+from .errors import UnsupportedGrantType
 from .grants.authorization_code import authorization_code
 from .grants.client_credentials import client_credentials
 from .grants.refresh_token import refresh_token
 from .issuing import find_issued
 from .models import Client
 from .params import Params, require
-from .ratelimit import FAILURE_COST
 
 Grant = Callable[[Context, Client, Params], dict[str, Any]]
 
@@ -26,8 +26,9 @@ GRANTS: dict[str, Grant] = {
 }
 
 
-def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str, Any]:
-    """The success body of RFC 6749 §5.1, or an OAuthError."""
+def token(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> dict[str, Any]:
+    """The success body of RFC 6749 §5.1, or an OAuthError. ``address`` is the caller's
+    network address (what failed client authentications are counted by)."""
     grant_type = require(params, "grant_type")
     grant = GRANTS.get(grant_type)
     if grant is None:
@@ -37,13 +38,7 @@ def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str
     if grant_type == "refresh_token" and authorization is None and "client_id" not in params:
         params = _public_refresh(ctx, params)
     presented = presented_client(authorization, params)
-    limit = ctx.settings.rate_limit_token
-    ctx.limit("token", presented.client_id, limit)
-    try:
-        client = authenticate_client(presented, ctx.clients, ctx.hasher)
-    except InvalidClient:
-        ctx.limit("token", presented.client_id, limit, FAILURE_COST - 1)
-        raise
+    client = client_throttle.authenticate(ctx, presented, address, "token", ctx.settings.rate_limit_token)
     return grant(ctx, client, params)
 
 

@@ -59,6 +59,13 @@ class Request:
         return self._headers.get(name)
 
     @property
+    def client_host(self) -> str:
+        """The caller's address: the peer, or what the server's proxy-header handling
+        (forwarded_allow_ips) put in its place."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    @property
     def query_string(self) -> bytes:
         query: bytes = self.scope.get("query_string", b"")
         return query

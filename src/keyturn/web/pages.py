@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from keyturn.core import authorize
 from keyturn.core.accounts import AccountError, normalise_email
 from keyturn.core.context import Context
+from keyturn.core.login_throttle import DEVICE_COOKIE, Attempt, LoginThrottle
 from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 
@@ -107,6 +108,7 @@ class Pages:
         self.metrics = metrics
         self.client_changed = client_changed or ctx.clients.invalidate
         self.sessions = Sessions(ctx)
+        self.throttle = LoginThrottle(ctx)
         self.templates = Environment(
             loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
         )
@@ -149,27 +151,13 @@ class Pages:
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.error_page("Please try again", "This form expired. Go back, reload the page and sign in again.")
         address = request.client.host if request.client else "unknown"
-        # RFC 6749 §10.10: guessing must be made hard. Failures are counted per account and
-        # per address in 15-minute windows (across nodes with Redis); when a window ends,
-        # the owner can sign in again: no lock-out for good.
-        settings = self.ctx.settings
-        keys = [
-            ("login_account:" + email.casefold(), settings.login_failures_per_account),
-            ("login_address:" + address, settings.login_failures_per_address),
-        ]
-        keys = [(key, limit) for key, limit in keys if limit > 0]
-        limiter = self.ctx.limiter
-        waits = [w for key, limit in keys if (w := await self.blocking(limiter.peek, key, limit, 900)) is not None]
-        if waits:
-            wait = max(waits)
+        # RFC 6749 §10.10: guessing must be made hard, without letting anyone lock the
+        # owner out (see keyturn.core.login_throttle). The attempt is counted before the
+        # password hash runs, and given back if it succeeds.
+        attempt = await self.blocking(self.throttle.begin, email, address, request.cookies.get(DEVICE_COOKIE))
+        if not isinstance(attempt, Attempt):
             self.metrics.inc("keyturn_rate_limited_total", (("limit", "login"),))
-            response = self.error_page(
-                "Too many attempts",
-                f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).",
-                status=429,
-            )
-            response.headers["retry-after"] = str(wait)
-            return response
+            return self._too_many_attempts(attempt)
 
         account = None
         with contextlib.suppress(AccountError):  # not an email address: no such account
@@ -179,18 +167,35 @@ class Pages:
         ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
         if not ok or stored_hash is None or account is None:
             self.metrics.inc("keyturn_login_failures_total")
-            for key, limit in keys:
-                await self.blocking(limiter.hit, key, limit, 900)
             await self.blocking(self._audit, "login.failed", None, {"address": address})
             # One generic message: it does not tell whether the email exists.
             # 400, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2),
             # and this is a form that was not accepted.
             return self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
+        await self.blocking(self.throttle.succeeded, attempt)
         signed_in = redirect(target)
         await self.blocking(self.sessions.start, request, signed_in, account)
+        device = self.throttle.device_cookie(email)
+        if device is not None:
+            # Only the sign-in form needs it: sent to /login alone, never to scripts.
+            signed_in.set_cookie(
+                DEVICE_COOKIE,
+                device,
+                max_age=self.ctx.settings.login_device_cookie_ttl,
+                path="/login",
+                secure=self.sessions.secure,
+                httponly=True,
+                samesite="strict",
+            )
         await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
         return signed_in
+
+    def _too_many_attempts(self, wait: int) -> Response:
+        when = f"{wait} second(s)" if wait < 120 else f"{(wait + 59) // 60} minute(s)"
+        response = self.error_page("Too many attempts", f"Too many failed sign-ins. Try again in {when}.", status=429)
+        response.headers["retry-after"] = str(wait)
+        return response
 
     async def logout(self, request: Request) -> Response:
         if request.method == "GET":

@@ -112,19 +112,23 @@ class ProtocolEndpoints:
 
     async def token(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        body = await self.blocking(token_endpoint.token, self.ctx, request.header(b"authorization"), params)
+        body = await self.blocking(
+            token_endpoint.token, self.ctx, request.header(b"authorization"), params, request.client_host
+        )
         self.metrics.inc("keyturn_tokens_issued_total", (("grant", params["grant_type"]),))
         # RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
 
     async def introspect(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        body = await self.blocking(introspection.introspect, self.ctx, request.header(b"authorization"), params)
+        body = await self.blocking(
+            introspection.introspect, self.ctx, request.header(b"authorization"), params, request.client_host
+        )
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
 
     async def revoke(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        await self.blocking(revocation.revoke, self.ctx, request.header(b"authorization"), params)
+        await self.blocking(revocation.revoke, self.ctx, request.header(b"authorization"), params, request.client_host)
         # RFC 7009 §2.2: "The content of the response body is ignored by the client".
         await send_bytes(send, 200, b"", None, NO_STORE)
 

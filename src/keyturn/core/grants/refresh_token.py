@@ -54,8 +54,9 @@ def refresh_token(ctx: Context, client: Client, params: Params) -> dict[str, Any
         withdrawn = [s for s in scopes if s not in still_granted]
         if withdrawn:
             raise InvalidScope(f"The client may no longer have {scope_name(withdrawn[0], catalogue)}.")
-    if not scopes:
+    if token.scopes and not scopes:
         # Nothing the user granted is left: no token without a scope (the client asks anew).
+        # A grant that never had a scope (none asked, no defaults) refreshes as it was.
         raise InvalidScope("None of the scopes granted is still allowed for this client.")
 
     issued, records = mint(
