@@ -5,6 +5,7 @@ answered as if it did not exist."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
@@ -14,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from keyturn.core.accounts import AccountError, create_account
+from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
 from keyturn.core.credentials import Kind, new_secret
 from keyturn.core.models import Account, ApiKey, Client, ClientKind, GrantType
 from keyturn.core.redirect_uris import redirect_uri_problem
@@ -25,6 +26,7 @@ from .pages import Pages, first, read_form
 
 Form = dict[str, list[str]]
 _DAY = 86_400
+_HOUR = 3600
 EXPIRY_CHOICES = {"never": None, "30": 30, "90": 90, "365": 365}
 
 
@@ -43,6 +45,7 @@ class Portal:
         return [
             Route("/signup", self.signup_form, methods=get),
             Route("/signup", self.signup, methods=post),
+            Route("/signup/done", self.signup_done, methods=get),
             Route("/account", self.page(self.profile), methods=get),
             Route("/account/api-keys", self.page(self.api_keys), methods=get),
             Route("/account/api-keys", self.form(self.create_api_key), methods=post),
@@ -117,10 +120,20 @@ class Portal:
 
     async def signup_form(self, request: Request) -> Response:
         binding, new = self.pages.sessions.csrf_binding(request)
-        response = self.pages.render("signup.html", csrf=self.pages.sessions.csrf_token(binding), values={})
+        response = self._signup_page(binding, {})
         if new:
             self.pages.sessions.set_pre_session(response, binding)
         return response
+
+    def _signup_page(self, binding: str, values: dict[str, str], error: str = "", status: int = 200) -> Response:
+        return self.pages.render(
+            "signup.html",
+            status,
+            csrf=self.pages.sessions.csrf_token(binding),
+            values=values,
+            error=error,
+            min_length=self.ctx.settings.password_min_length,
+        )
 
     async def signup(self, request: Request) -> Response:
         form = await read_form(request)
@@ -128,25 +141,55 @@ class Portal:
         if not self.pages.sessions.csrf_valid(request, first(form, "csrf")):
             return self.pages.error_page("Please try again", "This form expired. Reload the page and sign up again.")
         values = {name: first(form, name).strip() for name in ("email", "company", "alias", "name")}
+        password = first(form, "password")
+        settings = self.ctx.settings
         try:
-            account = await anyio.to_thread.run_sync(
+            # What the form says is checked without looking anything up; a refusal here
+            # tells nothing about which accounts exist, and costs no argon2 time.
+            check_new_account(values["email"], password, settings.password_min_length)
+        except AccountError as exc:
+            return self._signup_page(binding, values, str(exc), status=400)
+
+        # RFC 6749 §10.10 asks that guessing be made hard; accounts made in bulk from one
+        # address are throttled too. The attempt is counted (atomically, across nodes with
+        # Redis) before the account is created, so concurrent sign-ups cannot all slip in
+        # under the limit.
+        limit = settings.signups_per_address_per_hour
+        address = request.client.host if request.client else "unknown"
+        if limit > 0:
+            wait = await self.blocking(self.ctx.limiter.hit, "signup_address:" + address, limit, _HOUR)
+            if wait is not None:
+                self.pages.metrics.inc("keyturn_rate_limited_total", (("limit", "signup"),))
+                response = self.pages.error_page(
+                    "Too many sign-ups",
+                    f"Too many accounts were created from this address. Try again in {(wait + 59) // 60} minute(s).",
+                    status=429,
+                )
+                response.headers["retry-after"] = str(wait)
+                return response
+
+        # A taken address is answered exactly like a new account (same redirect, no cookie,
+        # the same argon2 time spent before the insert): the page must not tell anyone that
+        # an address has an account. Its owner signs in as usual.
+        with contextlib.suppress(AccountExists):
+            await anyio.to_thread.run_sync(
                 lambda: create_account(
                     self.ctx.store,
                     self.ctx.clock,
                     email=values["email"],
-                    password=first(form, "password"),
+                    password=password,
+                    min_length=settings.password_min_length,
                     name=values["name"],
                     company=values["company"],
                     alias=values["alias"],
                 )
             )
-        except AccountError as exc:
-            return self.pages.render(
-                "signup.html", 400, csrf=self.pages.sessions.csrf_token(binding), values=values, error=str(exc)
-            )
-        response = RedirectResponse("/account", status_code=303)
-        await self.blocking(self.pages.sessions.start, request, response, account)
-        return response
+        # Nobody is signed in here, in either case: a session for a new account but not
+        # for a taken address would tell the two apart.
+        return RedirectResponse("/signup/done", status_code=303)
+
+    async def signup_done(self, request: Request) -> Response:
+        return self.pages.render("signup_done.html")
 
     async def profile(self, request: Request, account: Account) -> Response:
         return self.render("portal/profile.html", request, account)
