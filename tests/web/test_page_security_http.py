@@ -17,7 +17,7 @@ from keyturn.core.models import Account
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.web.app import create_app
-from keyturn.web.pages import csp_source
+from keyturn.web.csp import csp_source
 
 from .test_authorize_http import (
     CATALOGUE,
@@ -125,9 +125,10 @@ def test_the_login_page_of_an_authorization_request_also_allows_its_redirect_uri
         ("com.example.app:/oauth2redirect", "com.example.app:"),
         # A source expression cannot name an IPv6 literal: its scheme stands for it.
         ("http://[::1]:8080/cb", "http:"),
+        ("/no/scheme", None),
     ],
 )
-def test_a_redirect_uri_becomes_the_source_expression_of_its_origin(uri: str, source: str) -> None:
+def test_a_redirect_uri_becomes_the_source_expression_of_its_origin(uri: str, source: str | None) -> None:
     assert csp_source(uri) == source
 
 

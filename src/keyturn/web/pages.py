@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 import logging
-import re
 import time
 from collections.abc import Callable
 from typing import Any
@@ -26,23 +25,14 @@ from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 
 from . import http
+from .csp import form_action_to, page_csp
 from .observability import Metrics
 from .protocol import Blocking
 from .sessions import Sessions
 
 log = logging.getLogger("keyturn.web")
 
-
-def page_csp(form_action: str = "'self'") -> str:
-    """The pages' Content-Security-Policy: styles from this origin only, no scripts at all,
-    no framing, no <base>, and forms that post to ``form_action`` only."""
-    return (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; "
-        f"form-action {form_action}; frame-ancestors 'none'; base-uri 'none'"
-    )
-
-
-#: Pages: no framing, no referrer, and the policy above.
+#: Pages: no framing, no referrer, and the policy of csp.page_csp.
 PAGE_HEADERS = {
     "x-frame-options": "DENY",
     "content-security-policy": page_csp(),
@@ -160,7 +150,7 @@ class Pages:
             return "'self'"  # answered with an error page, here
         except authorize.AuthorizeError as exc:
             redirect_uri = exc.redirect_uri
-        return f"'self' {csp_source(redirect_uri)}"
+        return form_action_to(redirect_uri)
 
     def _audit(self, kind: str, account_id: int | None, detail: dict[str, Any]) -> None:
         self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account_id, detail=detail)
@@ -320,7 +310,7 @@ class Pages:
         # The form posts to /oauth/authorize, which answers with a 303 to the client's
         # redirect URI; Chromium applies form-action to that redirect too (CSP3 §6.4.1
         # "form-action"), so this page alone also allows the redirect URI's origin.
-        response.headers["content-security-policy"] = page_csp(f"'self' {csp_source(auth.redirect_uri)}")
+        response.headers["content-security-policy"] = page_csp(form_action_to(auth.redirect_uri))
         return response
 
     @staticmethod
@@ -349,25 +339,6 @@ def _read_stylesheet() -> bytes:
 
 
 _STYLESHEET = _read_stylesheet()
-
-
-_CSP_HOST = re.compile(r"[A-Za-z0-9.-]+")
-_CSP_SCHEME = re.compile(r"[a-z][a-z0-9+.-]*")
-
-
-def csp_source(uri: str) -> str:
-    """A CSP source expression that matches the origin of ``uri``: ``scheme://host[:port]``
-    for http(s), ``scheme:`` for other schemes (a native app's private-use scheme, RFC 8252
-    §7.1) and for hosts a source expression cannot name (IPv6 literals)."""
-    parts = urlsplit(uri)
-    scheme = parts.scheme.lower()
-    if not _CSP_SCHEME.fullmatch(scheme):
-        return "'none'"
-    host = parts.hostname or ""
-    if scheme in ("http", "https") and _CSP_HOST.fullmatch(host):
-        port = f":{parts.port}" if parts.port is not None else ""
-        return f"{scheme}://{host}{port}"
-    return f"{scheme}:"
 
 
 def _cookie(header: bytes | None, name: str) -> str | None:

@@ -1,21 +1,18 @@
-"""The developer portal: sign-up, profile, API keys, OAuth clients ("Create New Client"),
+"""The developer portal: sign-up (see signup.py), profile, API keys, OAuth clients ("Create New Client"),
 Sinch-style access keys and connected apps. Every page needs a signed-in user, every form
 a CSRF token, and every record is looked up within the user's own: another user's id is
 answered as if it did not exist."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
 from keyturn.core.credentials import Kind, new_secret
 from keyturn.core.models import Account, ApiKey, Client, ClientKind, GrantType
 from keyturn.core.redirect_uris import redirect_uri_problem
@@ -23,10 +20,10 @@ from keyturn.core.registration import RegistrationError, issue_api_key, register
 from keyturn.core.scopes import scope_problem
 
 from .pages import Pages, first, read_form
+from .signup import Signup
 
 Form = dict[str, list[str]]
 _DAY = 86_400
-_HOUR = 3600
 EXPIRY_CHOICES = {"never": None, "30": 30, "90": 90, "365": 365}
 
 
@@ -43,9 +40,7 @@ class Portal:
     def routes(self) -> list[Route]:
         get, post = ["GET"], ["POST"]
         return [
-            Route("/signup", self.signup_form, methods=get),
-            Route("/signup", self.signup, methods=post),
-            Route("/signup/done", self.signup_done, methods=get),
+            *Signup(self.pages).routes(),
             Route("/account", self.page(self.profile), methods=get),
             Route("/account/api-keys", self.page(self.api_keys), methods=get),
             Route("/account/api-keys", self.form(self.create_api_key), methods=post),
@@ -116,80 +111,7 @@ class Portal:
         """A client changed or went away: every node stops using its cached copy."""
         self.pages.client_changed(client_id)
 
-    # ---- sign-up and profile ----
-
-    async def signup_form(self, request: Request) -> Response:
-        binding, new = self.pages.sessions.csrf_binding(request)
-        response = self._signup_page(binding, {})
-        if new:
-            self.pages.sessions.set_pre_session(response, binding)
-        return response
-
-    def _signup_page(self, binding: str, values: dict[str, str], error: str = "", status: int = 200) -> Response:
-        return self.pages.render(
-            "signup.html",
-            status,
-            csrf=self.pages.sessions.csrf_token(binding),
-            values=values,
-            error=error,
-            min_length=self.ctx.settings.password_min_length,
-        )
-
-    async def signup(self, request: Request) -> Response:
-        form = await read_form(request)
-        binding, _ = self.pages.sessions.csrf_binding(request)
-        if not self.pages.sessions.csrf_valid(request, first(form, "csrf")):
-            return self.pages.error_page("Please try again", "This form expired. Reload the page and sign up again.")
-        values = {name: first(form, name).strip() for name in ("email", "company", "alias", "name")}
-        password = first(form, "password")
-        settings = self.ctx.settings
-        try:
-            # What the form says is checked without looking anything up; a refusal here
-            # tells nothing about which accounts exist, and costs no argon2 time.
-            check_new_account(values["email"], password, settings.password_min_length)
-        except AccountError as exc:
-            return self._signup_page(binding, values, str(exc), status=400)
-
-        # RFC 6749 §10.10 asks that guessing be made hard; accounts made in bulk from one
-        # address are throttled too. The attempt is counted (atomically, across nodes with
-        # Redis) before the account is created, so concurrent sign-ups cannot all slip in
-        # under the limit.
-        limit = settings.signups_per_address_per_hour
-        address = request.client.host if request.client else "unknown"
-        if limit > 0:
-            wait = await self.blocking(self.ctx.limiter.hit, "signup_address:" + address, limit, _HOUR)
-            if wait is not None:
-                self.pages.metrics.inc("keyturn_rate_limited_total", (("limit", "signup"),))
-                response = self.pages.error_page(
-                    "Too many sign-ups",
-                    f"Too many accounts were created from this address. Try again in {(wait + 59) // 60} minute(s).",
-                    status=429,
-                )
-                response.headers["retry-after"] = str(wait)
-                return response
-
-        # A taken address is answered exactly like a new account (same redirect, no cookie,
-        # the same argon2 time spent before the insert): the page must not tell anyone that
-        # an address has an account. Its owner signs in as usual.
-        with contextlib.suppress(AccountExists):
-            await anyio.to_thread.run_sync(
-                lambda: create_account(
-                    self.ctx.store,
-                    self.ctx.clock,
-                    email=values["email"],
-                    password=password,
-                    min_length=settings.password_min_length,
-                    name=values["name"],
-                    company=values["company"],
-                    alias=values["alias"],
-                )
-            )
-        # Nobody is signed in here, in either case: a session for a new account but not
-        # for a taken address would tell the two apart.
-        return RedirectResponse("/signup/done", status_code=303)
-
-    async def signup_done(self, request: Request) -> Response:
-        return self.pages.render("signup_done.html")
+    # ---- profile ----
 
     async def profile(self, request: Request, account: Account) -> Response:
         return self.render("portal/profile.html", request, account)
