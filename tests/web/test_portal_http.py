@@ -505,6 +505,7 @@ def test_signup_with_a_taken_email_is_answered_like_a_new_one(
         taken_browser.close()
     for response in (new, taken):
         assert_signed_up(response)
+
     def answer(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
         headers = {name: value for name, value in response.headers.items() if name != "x-request-id"}
         return response.status_code, headers, response.content
