@@ -109,7 +109,12 @@ def test_a_client_deleted_on_one_node_cannot_get_a_token_on_the_other(
         assert csrf is not None
         email = f"ops-{secrets.token_hex(3)}@example.com"
         form = {"csrf": csrf.group(1), "email": email, "password": "a long passphrase"}
-        assert browser.post("/signup", data=form).status_code == 303
+        assert browser.post("/signup", data=form).headers["location"] == "/signup/done"
+        # A sign-up signs nobody in: sign in.
+        page = browser.get("/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None
+        assert browser.post("/login", data={**form, "csrf": csrf.group(1)}).status_code == 303
         page = browser.get("/account/access-keys")
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert csrf is not None

@@ -90,6 +90,8 @@ def test_no_file_and_an_empty_environment_give_the_documented_defaults() -> None
     assert settings.api_key_query_parameters == ("api_key", "apikey")
     assert settings.require_pkce is False
     assert settings.max_body_size == 16_384
+    assert settings.password_min_length == 12
+    assert settings.signups_per_address_per_hour == 10
     assert dict(settings.scopes) == {}
 
 
@@ -338,6 +340,11 @@ BAD_FILE_VALUES = [
     ("default_scopes", '"sms"'),
     ("api_key_query_parameters", '["api key"]'),
     ("scopes", '"sms"'),
+    ("password_min_length", "7"),
+    ("password_min_length", "129"),
+    ("password_min_length", '"twelve"'),
+    ("signups_per_address_per_hour", "-1"),
+    ("signups_per_address_per_hour", "1.5"),
 ]
 
 
@@ -370,6 +377,8 @@ BAD_ENV_VALUES = [
     ("login_account_slowdown_max_delay", "0"),
     ("login_device_cookie_ttl", "-1"),
     ("client_auth_failures_per_client_and_address", "-1"),
+    ("password_min_length", "4"),
+    ("signups_per_address_per_hour", "ten"),
 ]
 
 
@@ -408,6 +417,19 @@ def test_the_throttling_settings_take_zero_for_off_and_say_so() -> None:
     assert "zero (no limit) or a positive number, got -1" in str(
         from_env(KEYTURN_CLIENT_AUTH_FAILURES_PER_CLIENT_AND_ADDRESS="-1")
     )
+
+
+def test_the_password_length_and_signup_limit_messages_say_what_is_wrong() -> None:
+    assert "must be between 8 and 128 characters, got 6" in str(from_env(KEYTURN_PASSWORD_MIN_LENGTH="6"))
+    problem = "must be zero (no limit) or a positive number, got -1"
+    assert problem in str(from_env(KEYTURN_SIGNUPS_PER_ADDRESS_PER_HOUR="-1"))
+
+
+def test_password_length_and_signup_limit_can_be_set() -> None:
+    settings = load_settings(
+        None, environ={"KEYTURN_PASSWORD_MIN_LENGTH": "16", "KEYTURN_SIGNUPS_PER_ADDRESS_PER_HOUR": "0"}
+    )
+    assert (settings.password_min_length, settings.signups_per_address_per_hour) == (16, 0)
 
 
 def test_a_zero_reuse_grace_is_allowed() -> None:

@@ -36,6 +36,7 @@ ENVIRONMENTS = ("development", "production")
 SIGNING_ALGORITHMS = ("ES256", "EdDSA")
 _LOCAL_HOSTS = frozenset({"localhost", "127.0.0.1", "::1"})
 _MIN_SECRET_LENGTH = 32
+_MIN_PASSWORD_LENGTH, _MAX_PASSWORD_LENGTH = 8, 128
 
 _QUERY_PARAMETER = re.compile(r"[A-Za-z0-9_.\-]+")
 
@@ -121,6 +122,10 @@ class Settings:
     #: How long the device cookie, earned by signing in, exempts a browser from the
     #: account's slow-down (seconds; 0: no device cookies).
     login_device_cookie_ttl: int = 15_552_000
+    #: Sign-ups allowed per client address within an hour (0: no limit).
+    signups_per_address_per_hour: int = 10
+    #: The shortest password accepted for a new account (NIST SP 800-63B asks at least 8).
+    password_min_length: int = 12
     #: Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed,
     #: so that per-address limits and logs see the real client ("*": any).
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
@@ -272,17 +277,17 @@ def _seconds(key: str, value: Any, source: str) -> int:
     return number
 
 
-def _positive_seconds(key: str, value: Any, source: str) -> int:
-    number = _integer(key, value, source)
-    if number <= 0:
-        raise SettingsError(key, f"must be a positive number of seconds, got {number}", source)
-    return number
-
-
 def _count(key: str, value: Any, source: str) -> int:
     number = _integer(key, value, source)
     if number < 0:
         raise SettingsError(key, f"must be zero (no limit) or a positive number, got {number}", source)
+    return number
+
+
+def _positive_seconds(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    if number <= 0:
+        raise SettingsError(key, f"must be a positive number of seconds, got {number}", source)
     return number
 
 
@@ -383,6 +388,16 @@ def _secret(key: str, value: Any, source: str) -> str | None:
     return text
 
 
+def _password_length(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    # NIST SP 800-63B §5.1.1.2: "at least 8 characters in length"; past 128 no one could sign up.
+    if not _MIN_PASSWORD_LENGTH <= number <= _MAX_PASSWORD_LENGTH:
+        raise SettingsError(
+            key, f"must be between {_MIN_PASSWORD_LENGTH} and {_MAX_PASSWORD_LENGTH} characters, got {number}", source
+        )
+    return number
+
+
 def _body_size(key: str, value: Any, source: str) -> int:
     number = _integer(key, value, source)
     if not 1024 <= number <= 10_485_760:
@@ -437,6 +452,8 @@ _VALIDATORS: dict[str, Any] = {
     "login_failures_before_account_slowdown": _count,
     "login_account_slowdown_max_delay": _positive_seconds,
     "login_device_cookie_ttl": _seconds,
+    "signups_per_address_per_hour": _count,
+    "password_min_length": _password_length,
     "forwarded_allow_ips": _string_list(re.compile(r"\*|[0-9A-Fa-f.:/]+"), "IP address, network or *"),
     "metrics_addresses": _string_list(re.compile(r"\*|[0-9A-Fa-f.:]+"), "IP address or *"),
     "log_level": _choice(("debug", "info", "warning", "error")),

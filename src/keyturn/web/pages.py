@@ -26,18 +26,17 @@ from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 
 from . import http
+from .csp import form_action_to, page_csp
 from .observability import Metrics
 from .protocol import Blocking
-from .sessions import SESSION_COOKIE, Sessions
+from .sessions import Sessions
 
 log = logging.getLogger("keyturn.web")
 
-#: Pages: no framing, no referrer, styles from this origin only, no scripts at all.
+#: Pages: no framing, no referrer, and the policy of csp.page_csp.
 PAGE_HEADERS = {
     "x-frame-options": "DENY",
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "content-security-policy": page_csp(),
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
@@ -128,9 +127,9 @@ class Pages:
         target = safe_next(request.query_params.get("next"))
         if account is not None:
             return redirect(target)
-        return self._login_page(request, target)
+        return await self._login_page(request, target)
 
-    def _login_page(
+    async def _login_page(
         self, request: Request, target: str, *, error: str = "", email: str = "", status: int = 200
     ) -> Response:
         binding, new = self.sessions.csrf_binding(request)
@@ -139,7 +138,26 @@ class Pages:
         )
         if new:
             self.sessions.set_pre_session(response, binding)
+        form_action = await self.blocking(self._login_form_action, target)
+        response.headers["content-security-policy"] = page_csp(form_action)
         return response
+
+    def _login_form_action(self, target: str) -> str:
+        """The login form's form-action. A sign-in that continues an authorization request
+        is answered 303 to /oauth/authorize, which, with consent remembered (or on an error
+        for the client), answers 302 to the client's redirect URI; Chromium checks every
+        redirect of a form's navigation against form-action, so that request's validated
+        redirect URI's origin is allowed too."""
+        parts = urlsplit(target)
+        if parts.path != "/oauth/authorize":
+            return "'self'"
+        try:
+            redirect_uri = authorize.validate(self.ctx, parse_qs(parts.query, keep_blank_values=True)).redirect_uri
+        except authorize.InvalidClientRequest:
+            return "'self'"  # answered with an error page, here
+        except authorize.AuthorizeError as exc:
+            redirect_uri = exc.redirect_uri
+        return form_action_to(redirect_uri)
 
     def _audit(self, kind: str, account_id: int | None, detail: dict[str, Any]) -> None:
         self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account_id, detail=detail)
@@ -171,7 +189,7 @@ class Pages:
             # One generic message: it does not tell whether the email exists.
             # 400, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2),
             # and this is a form that was not accepted.
-            return self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
+            return await self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
         await self.blocking(self.throttle.succeeded, attempt)
         signed_in = redirect(target)
@@ -222,7 +240,7 @@ class Pages:
         redirect on bare ASGI, without the page machinery, and returns True; returns
         False, having changed nothing, for everything else (login, consent, errors),
         which the page handlers below answer."""
-        cookie = _cookie(request.header(b"cookie"), SESSION_COOKIE)
+        cookie = _cookie(request.header(b"cookie"), self.sessions.session_cookie)
         query = request.query_string
         if not cookie or not query.isascii():
             return False
@@ -290,7 +308,7 @@ class Pages:
         catalogue = self.ctx.settings.scopes
         required = set(auth.client.required_scopes)
         scopes = [{"name": s, "description": catalogue.get(s, s), "required": s in required} for s in auth.scopes]
-        return self.render(
+        response = self.render(
             "consent.html",
             client=auth.client,
             scopes=scopes,
@@ -299,6 +317,11 @@ class Pages:
             csrf=self._csrf(request),
             implicit=auth.response_type == "token",
         )
+        # The form posts to /oauth/authorize, which answers with a 303 to the client's
+        # redirect URI; Chromium applies form-action to that redirect too (CSP3 §6.4.1
+        # "form-action"), so this page alone also allows the redirect URI's origin.
+        response.headers["content-security-policy"] = page_csp(form_action_to(auth.redirect_uri))
+        return response
 
     @staticmethod
     def _redirect(location: str, after_post: bool) -> Response:

@@ -1,4 +1,4 @@
-"""The developer portal: sign-up, profile, API keys, OAuth clients ("Create New Client"),
+"""The developer portal: sign-up (see signup.py), profile, API keys, OAuth clients ("Create New Client"),
 Sinch-style access keys and connected apps. Every page needs a signed-in user, every form
 a CSRF token, and every record is looked up within the user's own: another user's id is
 answered as if it did not exist."""
@@ -9,12 +9,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import anyio
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from keyturn.core.accounts import AccountError, create_account
 from keyturn.core.credentials import Kind, new_secret
 from keyturn.core.models import Account, ApiKey, Client, ClientKind, GrantType
 from keyturn.core.redirect_uris import redirect_uri_problem
@@ -22,6 +20,7 @@ from keyturn.core.registration import RegistrationError, issue_api_key, register
 from keyturn.core.scopes import scope_problem
 
 from .pages import Pages, first, read_form, redirect
+from .signup import Signup
 
 Form = dict[str, list[str]]
 _DAY = 86_400
@@ -41,8 +40,7 @@ class Portal:
     def routes(self) -> list[Route]:
         get, post = ["GET"], ["POST"]
         return [
-            Route("/signup", self.signup_form, methods=get),
-            Route("/signup", self.signup, methods=post),
+            *Signup(self.pages).routes(),
             Route("/account", self.page(self.profile), methods=get),
             Route("/account/api-keys", self.page(self.api_keys), methods=get),
             Route("/account/api-keys", self.form(self.create_api_key), methods=post),
@@ -113,40 +111,7 @@ class Portal:
         """A client changed or went away: every node stops using its cached copy."""
         self.pages.client_changed(client_id)
 
-    # ---- sign-up and profile ----
-
-    async def signup_form(self, request: Request) -> Response:
-        binding, new = self.pages.sessions.csrf_binding(request)
-        response = self.pages.render("signup.html", csrf=self.pages.sessions.csrf_token(binding), values={})
-        if new:
-            self.pages.sessions.set_pre_session(response, binding)
-        return response
-
-    async def signup(self, request: Request) -> Response:
-        form = await read_form(request)
-        binding, _ = self.pages.sessions.csrf_binding(request)
-        if not self.pages.sessions.csrf_valid(request, first(form, "csrf")):
-            return self.pages.error_page("Please try again", "This form expired. Reload the page and sign up again.")
-        values = {name: first(form, name).strip() for name in ("email", "company", "alias", "name")}
-        try:
-            account = await anyio.to_thread.run_sync(
-                lambda: create_account(
-                    self.ctx.store,
-                    self.ctx.clock,
-                    email=values["email"],
-                    password=first(form, "password"),
-                    name=values["name"],
-                    company=values["company"],
-                    alias=values["alias"],
-                )
-            )
-        except AccountError as exc:
-            return self.pages.render(
-                "signup.html", 400, csrf=self.pages.sessions.csrf_token(binding), values=values, error=str(exc)
-            )
-        response = redirect("/account")
-        await self.blocking(self.pages.sessions.start, request, response, account)
-        return response
+    # ---- profile ----
 
     async def profile(self, request: Request, account: Account) -> Response:
         return self.render("portal/profile.html", request, account)
