@@ -73,4 +73,46 @@ def test_the_cli_starts_without_importing_the_server_stack() -> None:
 def test_settings_import_nothing_from_keyturn() -> None:
     """Settings are read before anything else is built: they depend on no Keyturn module,
     so no Keyturn module can be half-imported while they load."""
-    assert sorted(n for n in _imports(PACKAGE / "settings.py") if n.split(".")[0] == "keyturn") == []
+    modules = sorted((PACKAGE / "settings").glob("*.py"))
+    assert [m.name for m in modules if m.name == "__init__.py"] == ["__init__.py"]
+    outside: list[str] = []
+    for path in modules:
+        for node in ast.walk(ast.parse(path.read_text(), str(path))):
+            if isinstance(node, ast.Import):
+                names = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+                names = [node.module]
+            elif isinstance(node, ast.ImportFrom) and node.level > 1:
+                # ``from .. import x`` climbs out of the package into keyturn.
+                names = [f"{'.' * node.level}{node.module or ''}"]
+            else:
+                continue
+            outside += [
+                f"{path.name}: {name}"
+                for name in names
+                if name.startswith(".")
+                or (name.split(".")[0] == "keyturn" and not (name + ".").startswith("keyturn.settings."))
+            ]
+    assert outside == []
+
+
+def test_settings_package_exports_its_names_and_keeps_its_modules_private() -> None:
+    import keyturn.settings
+
+    assert len(set(keyturn.settings.__all__)) == len(keyturn.settings.__all__)
+    assert set(keyturn.settings.__all__) == {
+        "ENVIRONMENTS",
+        "ENV_PREFIX",
+        "ERROR_STYLES",
+        "SCOPE_TOKEN",
+        "SIGNING_ALGORITHMS",
+        "TOKEN_FORMATS",
+        "ConfigFileError",
+        "Settings",
+        "SettingsError",
+        "load_settings",
+    }
+    for name in keyturn.settings.__all__:
+        assert getattr(keyturn.settings, name) is not None
+    public = [p.name for p in (PACKAGE / "settings").glob("*.py") if not p.name.startswith("_")]
+    assert public == []
