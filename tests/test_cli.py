@@ -78,6 +78,39 @@ def test_users_create_prompts_for_the_password_when_omitted(tmp_path: Path) -> N
     )
     assert result.returncode == 0, result.stderr
     assert "created account 1 <bob@example.com>" in result.stdout
+    # The prompt says the rule; it goes to stderr, so that stdout holds only the result.
+    assert "Password (at least 12 characters, not one of the most common): " in result.stderr
+    assert "Password" not in result.stdout
+
+
+def test_users_create_asks_again_after_a_refused_password(tmp_path: Path) -> None:
+    typed = f"qwerty123456\nqwerty123456\n{PASSWORD}\n{PASSWORD}\n"
+    result = run_keyturn("users", "create", "--email", "bob@example.com", "--json", cwd=tmp_path, env=ENV, input=typed)
+    assert result.returncode == 0, result.stderr
+    assert "keyturn: This password is one of the most common; choose another." in result.stderr
+    assert one_json_object(result.stdout)["email"] == "bob@example.com"
+
+
+def test_users_create_gives_up_after_three_refused_passwords(tmp_path: Path) -> None:
+    result = run_keyturn(
+        "users", "create", "--email", "bob@example.com", cwd=tmp_path, env=ENV, input="too short\ntoo short\n" * 3
+    )
+    assert result.returncode == 1
+    assert result.stderr.count("keyturn: Use at least 12 characters.") == 3
+    assert result.stderr.rstrip().endswith("keyturn: no acceptable password after 3 tries")
+    assert not (tmp_path / "keyturn.db").exists()  # asked before the database is opened
+
+
+def test_users_create_follows_the_password_min_length_setting(tmp_path: Path) -> None:
+    env = {**ENV, "KEYTURN_PASSWORD_MIN_LENGTH": "24"}
+    refused = run_keyturn("users", "create", "--email", "c@example.com", "--password", PASSWORD, cwd=tmp_path, env=env)
+    assert refused.returncode == 1
+    assert one_line_error(refused.stderr) == "keyturn: Use at least 24 characters."
+    prompted = run_keyturn(
+        "users", "create", "--email", "c@example.com", cwd=tmp_path, env=env, input=f"{PASSWORD} and more\n" * 2
+    )
+    assert prompted.returncode == 0, prompted.stderr
+    assert "Password (at least 24 characters, not one of the most common): " in prompted.stderr
 
 
 def test_users_create_refuses_a_duplicate_and_a_weak_password(tmp_path: Path) -> None:
@@ -89,7 +122,12 @@ def test_users_create_refuses_a_duplicate_and_a_weak_password(tmp_path: Path) ->
     assert one_line_error(duplicate.stderr) == "keyturn: an account with the email ANN@example.com exists already"
     weak = run_keyturn("users", "create", "--email", "c@example.com", "--password", "short", cwd=tmp_path, env=ENV)
     assert weak.returncode == 1
-    assert "at least 10 characters" in one_line_error(weak.stderr)
+    assert one_line_error(weak.stderr) == "keyturn: Use at least 12 characters."
+    common = run_keyturn(
+        "users", "create", "--email", "c@example.com", "--password", "1qaz2wsx3edc", cwd=tmp_path, env=ENV
+    )
+    assert common.returncode == 1
+    assert one_line_error(common.stderr) == "keyturn: This password is one of the most common; choose another."
     bad_email = run_keyturn("users", "create", "--email", "not-an-email", "--password", PASSWORD, cwd=tmp_path, env=ENV)
     assert bad_email.returncode == 1
     assert one_line_error(bad_email.stderr) == "keyturn: 'not-an-email' is not an email address"
@@ -188,6 +226,11 @@ def test_public_clients_have_no_secret_and_cannot_use_client_credentials(tmp_pat
     ("args", "message"),
     [
         (["--redirect-uri", "https://app.example.com/cb#frag"], "must not contain a fragment"),
+        (
+            ["--redirect-uri", "https://app.example.com/café"],
+            "contains non-ASCII characters; write them percent-encoded",
+        ),
+        (["--redirect-uri", "https://app.example.com/a b"], "contains a space; write it as %20"),
         (["--redirect-uri", "/relative/cb"], "must be absolute"),
         ([], "needs at least one redirect URI"),
         (

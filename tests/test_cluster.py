@@ -11,10 +11,15 @@ import socket
 import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import httpx
 import pytest
+
+from keyturn.cluster import RedisLimiter
+from keyturn.core.clock import FrozenClock
+from keyturn.core.ratelimit import LocalLimiter, Slot
 
 from .cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
 
@@ -104,7 +109,12 @@ def test_a_client_deleted_on_one_node_cannot_get_a_token_on_the_other(
         assert csrf is not None
         email = f"ops-{secrets.token_hex(3)}@example.com"
         form = {"csrf": csrf.group(1), "email": email, "password": "a long passphrase"}
-        assert browser.post("/signup", data=form).status_code == 303
+        assert browser.post("/signup", data=form).headers["location"] == "/signup/done"
+        # A sign-up signs nobody in: sign in.
+        page = browser.get("/login")
+        csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
+        assert csrf is not None
+        assert browser.post("/login", data={**form, "csrf": csrf.group(1)}).status_code == 303
         page = browser.get("/account/access-keys")
         csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', page.text)
         assert csrf is not None
@@ -192,6 +202,68 @@ def test_without_redis_a_node_keeps_serving_with_per_node_limits(tmp_path: Path)
     warnings = [line for line in err.splitlines() if "rate limits count per node" in line]
     assert len(warnings) == 1
     assert "Traceback" not in err
+
+
+# ---- the Redis limiter on its own ----
+
+
+@pytest.fixture
+def redis_limiter() -> Iterator[tuple[RedisLimiter, str]]:
+    """A limiter on the real Redis, and a key prefix of this test's own (parallel runs
+    share the server)."""
+    limiter = RedisLimiter(REDIS, fallback=LocalLimiter(FrozenClock()))
+    prefix = f"test-{secrets.token_hex(8)}:"
+    yield limiter, prefix
+    names = list(limiter._redis.scan_iter(match=f"kt:rl:{prefix}*"))
+    if names:
+        limiter._redis.delete(*names)
+
+
+def test_redis_take_is_atomic_under_parallel_attempts(redis_limiter: tuple[RedisLimiter, str]) -> None:
+    limiter, prefix = redis_limiter
+    slots = [Slot(prefix + "account", 5, 900), Slot(prefix + "address", 30, 900)]
+    start = threading.Barrier(30)
+
+    def attempt() -> int | None:
+        start.wait()
+        return limiter.take(slots)
+
+    with ThreadPoolExecutor(30) as pool:
+        results = list(pool.map(lambda _: attempt(), range(30)))
+    assert results.count(None) == 5
+    assert all(wait is None or 899 <= wait <= 900 for wait in results)
+    # Refused attempts counted nothing, on either key.
+    assert limiter.counts([prefix + "account", prefix + "address"]) == [5, 5]
+    assert limiter.available
+
+
+def test_redis_take_is_all_or_nothing_and_give_back_returns_it(redis_limiter: tuple[RedisLimiter, str]) -> None:
+    limiter, prefix = redis_limiter
+    full, free, check = prefix + "full", prefix + "free", prefix + "failures"
+    assert limiter.take([Slot(full, 2, 60, cost=2)]) is None
+    assert limiter.take([Slot(free, 9, 900), Slot(full, 2, 60)]) in (59, 60)
+    assert limiter.counts([full, free]) == [2, 0]
+    # A slot of cost 0 checks without counting.
+    assert limiter.take([Slot(free, 9, 900), Slot(check, 1, 60, cost=0)]) is None
+    assert limiter.counts([free, check]) == [1, 0]
+    assert limiter.hit(check, 1, 60) is None
+    assert limiter.take([Slot(free, 9, 900), Slot(check, 1, 60, cost=0)]) in (59, 60)
+    # give_back returns the count and keeps the window (never below zero).
+    limiter.give_back([Slot(free, 9, 900), Slot(full, 2, 60, cost=2), Slot(full, 2, 60, cost=2)])
+    assert limiter.counts([free, full]) == [0, 0]
+    assert 0 < limiter._redis.ttl(f"kt:rl:{full}") <= 60
+    assert 0 < limiter._redis.ttl(f"kt:rl:{free}") <= 900
+
+
+def test_redis_take_falls_back_to_the_local_limiter_while_redis_is_away() -> None:
+    fallback = LocalLimiter(FrozenClock())
+    limiter = RedisLimiter(f"redis://127.0.0.1:{free_port()}/0", fallback=fallback)
+    assert limiter.take([Slot("k", 1, 60)]) is None
+    assert limiter.available is False
+    assert limiter.take([Slot("k", 1, 60)]) == 60
+    limiter.give_back([Slot("k", 1, 60)])
+    assert fallback.counts(["k"]) == [0]
+    assert limiter.counts(["k"]) == [0]
 
 
 class Proxy:

@@ -15,6 +15,7 @@ from keyturn.core.errors import (
     InvalidScope,
     InvalidToken,
     OAuthError,
+    RateLimited,
     ServerError,
     TemporarilyUnavailable,
     UnauthorizedClient,
@@ -243,3 +244,30 @@ def test_insufficient_scope_records_the_scope_needed_but_keeps_the_body_to_two_k
     error = InsufficientScope(scope="sms balance")
     assert error.scope == "sms balance"
     assert set(error.to_dict()) == {"error", "error_description"}
+
+
+# ---- the headers an error calls for ----
+
+
+@pytest.mark.parametrize("cls", [c for c in CLASSES if c.status_code == 401], ids=lambda c: c.error)
+def test_every_401_carries_a_challenge(cls: type[OAuthError]) -> None:
+    # RFC 7235 §3.1: a 401 "MUST send a WWW-Authenticate header field".
+    (header,) = cls().headers()
+    assert header[0] == "WWW-Authenticate"
+    assert header[1].split(" ", 1)[0] in ("Basic", "Bearer")
+
+
+def test_invalid_client_challenges_basic_however_the_client_authenticated() -> None:
+    for used_basic in (False, True):
+        assert InvalidClient(used_basic=used_basic).headers() == [("WWW-Authenticate", 'Basic realm="keyturn"')]
+
+
+def test_invalid_token_challenges_bearer_with_its_code() -> None:
+    assert InvalidToken("Gone.").headers() == [
+        ("WWW-Authenticate", 'Bearer realm="keyturn", error="invalid_token", error_description="Gone."')
+    ]
+
+
+def test_other_errors_call_for_no_header_but_a_rate_limit_for_retry_after() -> None:
+    assert InvalidRequest().headers() == []
+    assert RateLimited(7).headers() == [("Retry-After", "7")]

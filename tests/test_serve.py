@@ -3,8 +3,11 @@ concurrent start-ups on one PostgreSQL database."""
 
 from __future__ import annotations
 
+import os
+import re
 import socket
 import sqlite3
+import stat
 import time
 from pathlib import Path
 
@@ -40,6 +43,41 @@ def test_zero_configuration_start(tmp_path: Path) -> None:
     with sqlite3.connect(tmp_path / "keyturn.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
         assert connection.execute("SELECT count(*) FROM signing_keys").fetchall() == [(1,)]
+
+
+def test_the_database_and_its_wal_and_shm_files_are_readable_by_their_owner_only(tmp_path: Path) -> None:
+    port = free_port()
+    old_umask = os.umask(0o022)  # the usual umask: files would be world-readable by default
+    try:
+        server = start_server(cwd=tmp_path, port=port)
+    finally:
+        os.umask(old_umask)
+    try:
+        wait_until_ready(server, port)
+        # A write through the server (a sign-up), with the server's connections still open,
+        # so that SQLite's -wal and -shm files exist beside the database.
+        with httpx.Client(base_url=f"http://127.0.0.1:{port}") as browser:
+            csrf = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get("/signup").text)
+            assert csrf is not None
+            form = {"csrf": csrf.group(1), "email": "ann@example.com", "password": "correct horse battery staple"}
+            assert browser.post("/signup", data=form).headers["location"] == "/signup/done"
+        modes = {
+            name: stat.S_IMODE((tmp_path / name).stat().st_mode)
+            for name in ("keyturn.db", "keyturn.db-wal", "keyturn.db-shm", "keyturn.secret")
+        }
+    finally:
+        stop_server(server)
+    assert modes == dict.fromkeys(modes, 0o600)
+    with sqlite3.connect(tmp_path / "keyturn.db") as connection:
+        assert connection.execute("SELECT email FROM accounts").fetchall() == [("ann@example.com",)]
+
+
+def test_an_existing_database_file_keeps_its_mode(tmp_path: Path) -> None:
+    sqlite3.connect(tmp_path / "keyturn.db").close()
+    (tmp_path / "keyturn.db").chmod(0o640)
+    result = run_keyturn("db", "upgrade", cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert stat.S_IMODE((tmp_path / "keyturn.db").stat().st_mode) == 0o640
 
 
 def test_restart_keeps_the_signing_key(tmp_path: Path) -> None:

@@ -90,6 +90,8 @@ def test_no_file_and_an_empty_environment_give_the_documented_defaults() -> None
     assert settings.api_key_query_parameters == ("api_key", "apikey")
     assert settings.require_pkce is False
     assert settings.max_body_size == 16_384
+    assert settings.password_min_length == 12
+    assert settings.signups_per_address_per_hour == 10
     assert dict(settings.scopes) == {}
 
 
@@ -338,6 +340,11 @@ BAD_FILE_VALUES = [
     ("default_scopes", '"sms"'),
     ("api_key_query_parameters", '["api key"]'),
     ("scopes", '"sms"'),
+    ("password_min_length", "7"),
+    ("password_min_length", "129"),
+    ("password_min_length", '"twelve"'),
+    ("signups_per_address_per_hour", "-1"),
+    ("signups_per_address_per_hour", "1.5"),
 ]
 
 
@@ -364,6 +371,14 @@ BAD_ENV_VALUES = [
     ("issuer", "ftp://auth.example.com"),
     ("secret", "too-short"),
     ("default_scopes", '["has space"]'),
+    ("login_failures_per_account_and_address", "-1"),
+    ("login_failures_per_address", "five"),
+    ("login_failures_before_account_slowdown", "-3"),
+    ("login_account_slowdown_max_delay", "0"),
+    ("login_device_cookie_ttl", "-1"),
+    ("client_auth_failures_per_client_and_address", "-1"),
+    ("password_min_length", "4"),
+    ("signups_per_address_per_hour", "ten"),
 ]
 
 
@@ -383,6 +398,38 @@ def test_a_bad_environment_value_is_blamed_on_the_variable_not_the_file(tmp_path
 def test_the_ttl_messages_say_what_is_wrong(tmp_path: Path) -> None:
     assert "positive number of seconds, got 0" in str(from_env(KEYTURN_ACCESS_TOKEN_TTL="0"))
     assert "must be an integer, got True" in str(from_file(tmp_path, "access_token_ttl = true\n")[0])
+
+
+def test_the_throttling_settings_take_zero_for_off_and_say_so() -> None:
+    settings = load_settings(
+        None,
+        environ={
+            "KEYTURN_LOGIN_FAILURES_PER_ACCOUNT_AND_ADDRESS": "0",
+            "KEYTURN_LOGIN_FAILURES_BEFORE_ACCOUNT_SLOWDOWN": "0",
+            "KEYTURN_LOGIN_DEVICE_COOKIE_TTL": "0",
+            "KEYTURN_CLIENT_AUTH_FAILURES_PER_CLIENT_AND_ADDRESS": "0",
+        },
+    )
+    assert settings.login_failures_per_account_and_address == 0
+    assert settings.login_failures_before_account_slowdown == 0
+    assert settings.login_device_cookie_ttl == 0
+    assert settings.client_auth_failures_per_client_and_address == 0
+    assert "zero (no limit) or a positive number, got -1" in str(
+        from_env(KEYTURN_CLIENT_AUTH_FAILURES_PER_CLIENT_AND_ADDRESS="-1")
+    )
+
+
+def test_the_password_length_and_signup_limit_messages_say_what_is_wrong() -> None:
+    assert "must be between 8 and 128 characters, got 6" in str(from_env(KEYTURN_PASSWORD_MIN_LENGTH="6"))
+    problem = "must be zero (no limit) or a positive number, got -1"
+    assert problem in str(from_env(KEYTURN_SIGNUPS_PER_ADDRESS_PER_HOUR="-1"))
+
+
+def test_password_length_and_signup_limit_can_be_set() -> None:
+    settings = load_settings(
+        None, environ={"KEYTURN_PASSWORD_MIN_LENGTH": "16", "KEYTURN_SIGNUPS_PER_ADDRESS_PER_HOUR": "0"}
+    )
+    assert (settings.password_min_length, settings.signups_per_address_per_hour) == (16, 0)
 
 
 def test_a_zero_reuse_grace_is_allowed() -> None:

@@ -15,10 +15,10 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-from keyturn.core.ratelimit import LocalLimiter
+from keyturn.core.ratelimit import LocalLimiter, Slot
 
 log = logging.getLogger("keyturn.cluster")
 
@@ -26,15 +26,63 @@ CHANNEL = "keyturn:invalidate"
 _RETRY_AFTER = 5.0
 
 
+_TAKE = """
+-- KEYS[i] is a slot's key; ARGV[3i-2], ARGV[3i-1], ARGV[3i] its limit, window and cost.
+local wait = -1
+for i = 1, #KEYS do
+  local limit, window, cost = tonumber(ARGV[3*i-2]), tonumber(ARGV[3*i-1]), tonumber(ARGV[3*i])
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  if count + math.max(cost, 1) > limit then
+    local left = redis.call('TTL', KEYS[i])
+    if left < 1 then
+      if count > 0 then left = 1 else left = window end
+    end
+    wait = math.max(wait, left)
+  end
+end
+if wait >= 0 then return wait end
+for i = 1, #KEYS do
+  local cost = tonumber(ARGV[3*i])
+  if cost > 0 then
+    redis.call('SET', KEYS[i], 0, 'EX', ARGV[3*i-1], 'NX')
+    redis.call('INCRBY', KEYS[i], cost)
+  end
+end
+return -1
+"""
+
+_GIVE_BACK = """
+-- KEYS[i] is a slot's key, ARGV[i] what to return to it; DECRBY keeps the key's TTL.
+for i = 1, #KEYS do
+  local count = tonumber(redis.call('GET', KEYS[i]) or '0')
+  local cost = tonumber(ARGV[i])
+  if count > 0 and cost > 0 then
+    redis.call('DECRBY', KEYS[i], math.min(count, cost))
+  end
+end
+return 0
+"""
+
+
+def _name(key: str) -> str:
+    # The window is not part of the name: a key's window is the one it was opened with
+    # (as in LocalLimiter), which lets a key's window depend on the moment it opens.
+    return "kt:rl:" + key
+
+
 class RedisLimiter:
-    """Per-key windows in Redis (the window opens at the key's first hit, as in
-    LocalLimiter): SET NX EX, INCRBY and TTL in one round trip."""
+    """Per-key windows in Redis (the window opens at the key's first count, as in
+    LocalLimiter). ``hit`` is SET NX EX, INCRBY and TTL in one transaction; ``take`` and
+    ``give_back`` are Lua scripts, so a reservation over several keys is one atomic round
+    trip."""
 
     def __init__(self, url: str, fallback: LocalLimiter) -> None:
         import redis
 
         self._redis = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
         self._errors: tuple[type[Exception], ...] = (redis.RedisError, OSError)
+        self._take = self._redis.register_script(_TAKE)
+        self._give_back = self._redis.register_script(_GIVE_BACK)
         self._fallback = fallback
         self._down_until = 0.0
         self.available = True
@@ -56,7 +104,7 @@ class RedisLimiter:
     def hit(self, key: str, limit: int, window: int, cost: int = 1) -> int | None:
         if not self._usable():
             return self._fallback.hit(key, limit, window, cost)
-        name = f"kt:rl:{window}:{key}"
+        name = _name(key)
         try:
             pipe = self._redis.pipeline(transaction=True)
             pipe.set(name, 0, ex=window, nx=True)
@@ -72,7 +120,7 @@ class RedisLimiter:
     def peek(self, key: str, limit: int, window: int) -> int | None:
         if not self._usable():
             return self._fallback.peek(key, limit, window)
-        name = f"kt:rl:{window}:{key}"
+        name = _name(key)
         try:
             pipe = self._redis.pipeline(transaction=True)
             pipe.get(name)
@@ -83,6 +131,47 @@ class RedisLimiter:
             return self._fallback.peek(key, limit, window)
         self._back()
         return max(1, int(remaining)) if value is not None and int(value) >= limit else None
+
+    def take(self, slots: Sequence[Slot]) -> int | None:
+        if not slots:
+            return None
+        if not self._usable():
+            return self._fallback.take(slots)
+        args = [number for slot in slots for number in (slot.limit, slot.window, slot.cost)]
+        try:
+            wait = int(self._take(keys=[_name(slot.key) for slot in slots], args=args))
+        except self._errors as exc:
+            self._lost(exc)
+            return self._fallback.take(slots)
+        self._back()
+        return wait if wait >= 0 else None
+
+    def give_back(self, slots: Sequence[Slot]) -> None:
+        if not slots:
+            return
+        if not self._usable():
+            self._fallback.give_back(slots)
+            return
+        try:
+            self._give_back(keys=[_name(slot.key) for slot in slots], args=[slot.cost for slot in slots])
+        except self._errors as exc:
+            self._lost(exc)
+            self._fallback.give_back(slots)
+            return
+        self._back()
+
+    def counts(self, keys: Sequence[str]) -> list[int]:
+        if not keys:
+            return []
+        if not self._usable():
+            return self._fallback.counts(keys)
+        try:
+            values = self._redis.mget([_name(key) for key in keys])
+        except self._errors as exc:
+            self._lost(exc)
+            return self._fallback.counts(keys)
+        self._back()
+        return [int(value) if value is not None else 0 for value in values]
 
 
 class Invalidations:

@@ -190,3 +190,28 @@ def test_an_unknown_client_gets_an_error_page_not_a_redirect(page: Any, keyturn:
     assert response.status == 400
     assert page.get_by_role("heading", name="This link cannot be used").is_visible()
     assert page.url.startswith(keyturn.base)
+
+
+def test_signing_in_to_an_app_already_authorized_goes_straight_back_to_it(
+    page: Any, browser: Any, keyturn: Keyturn, callback: Callback
+) -> None:
+    """The login form's POST is answered 303 to /oauth/authorize, and that 302 to the client:
+    the pages' form-action must not stop the browser on the way."""
+    client = register(keyturn, callback)
+    url = authorize_url(keyturn, response_type="code", client_id=client["client_id"], scope="sms", state="first")
+    page.goto(url)
+    sign_in(page)
+    page.get_by_role("button", name="Authorize").click()
+    assert landed(page, callback)["state"] == "first"
+
+    context = browser.new_context()  # another browser, signed out
+    context.set_default_timeout(10_000)
+    try:
+        other = context.new_page()
+        other.goto(url.replace("state=first", "state=again"))
+        sign_in(other)
+        again = landed(other, callback)
+        assert again["state"] == "again"
+        assert "code" in again
+    finally:
+        context.close()

@@ -25,6 +25,13 @@ def sign_up(page: Any, keyturn: Keyturn) -> str:
     page.get_by_label("Password").fill(PASSWORD)
     page.get_by_label("Company").fill("Numbers Ltd")
     page.get_by_role("button", name="Create account").click()
+    # A sign-up signs nobody in (it would tell a new address from a taken one): sign in.
+    page.wait_for_url(f"{keyturn.base}/signup/done")
+    assert page.get_by_role("status").inner_text().startswith("If this address can be used, your account is ready")
+    page.get_by_role("link", name="Sign in").click()
+    page.get_by_label("Email").fill(email)
+    page.get_by_label("Password").fill(PASSWORD)
+    page.get_by_role("button", name="Sign in").click()
     page.wait_for_url(f"{keyturn.base}/account")
     assert page.get_by_role("heading", name="Profile").is_visible()
     return email

@@ -100,11 +100,11 @@ def drive(ctx: Context, flow: Flow[T]) -> T:
     return asyncio.run(Blocking(threads, store.group.commit).flow(flow))
 
 
-def token(ctx: Context, authorization: bytes | None, params: Params) -> dict[str, Any]:
+def token(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> dict[str, Any]:
     """POST /oauth/token, as core answers it."""
-    return drive(ctx, token_flow(ctx, authorization, params))
+    return drive(ctx, token_flow(ctx, authorization, params, address))
 
 
-def revoke(ctx: Context, authorization: bytes | None, params: Params) -> None:
+def revoke(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> None:
     """POST /oauth/revoke, as core answers it."""
-    drive(ctx, revoke_flow(ctx, authorization, params))
+    drive(ctx, revoke_flow(ctx, authorization, params, address))

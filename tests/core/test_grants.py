@@ -3,6 +3,8 @@ code with PKCE (§4.1.3, RFC 7636) and refresh with rotation (§6, RFC 9700 §4.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import pytest
 
 from keyturn.core import pkce
@@ -27,8 +29,11 @@ def stored(ctx: Context, secret: str):  # type: ignore[no-untyped-def]
 
 def test_unknown_and_missing_grant_types(ctx: Context, owner: Account) -> None:
     app = register(ctx, owner)
-    with pytest.raises(UnsupportedGrantType, match="'password'"):
+    with pytest.raises(UnsupportedGrantType) as refused:
         token(ctx, None, app.post(grant_type="password"))
+    # The request's text goes to the log detail, not back to the client.
+    assert "password" not in refused.value.description
+    assert refused.value.detail == "grant_type 'password'"
     with pytest.raises(InvalidRequest, match="grant_type"):
         token(ctx, None, app.post())
 
@@ -344,6 +349,72 @@ def test_refresh_may_narrow_the_scope_but_never_widen_it(ctx: Context, owner: Ac
     unchanged = stored(ctx, str(fresh["refresh_token"]))
     assert unchanged is not None
     assert unchanged.rotated_at is None
+
+
+def narrow(ctx: Context, app: Registered, *scopes: str) -> None:
+    """The client's registration now allows only ``scopes`` (as the portal edits it)."""
+    assert ctx.store.update_client(replace(app.client, scopes=scopes))
+    ctx.clients.invalidate(app.client.client_id)
+
+
+def test_refresh_after_the_clients_scopes_were_narrowed_returns_only_what_it_may_still_have(
+    ctx: Context, owner: Account
+) -> None:
+    app, first = refreshable(ctx, owner)
+    assert first["scope"] == "sms balance"
+    narrow(ctx, app, "sms", "analytics")
+    second = refresh(ctx, app, first["refresh_token"])
+    assert second["scope"] == "sms"
+    access, renewed = stored(ctx, str(second["access_token"])), stored(ctx, str(second["refresh_token"]))
+    assert access is not None
+    assert renewed is not None
+    assert (access.scopes, renewed.scopes) == (("sms",), ("sms",))
+    # Widening the registration again does not bring back what the refresh token lost.
+    narrow(ctx, app)
+    assert refresh(ctx, app, second["refresh_token"])["scope"] == "sms"
+
+
+def test_refresh_asking_for_a_scope_the_client_may_no_longer_have_is_invalid_scope(
+    ctx: Context, owner: Account
+) -> None:
+    app, first = refreshable(ctx, owner)
+    narrow(ctx, app, "sms")
+    # RFC 6749 §6: the requested scope "MUST NOT include any scope not originally granted".
+    with pytest.raises(InvalidScope, match="no longer have the scope 'balance'"):
+        refresh(ctx, app, first["refresh_token"], scope="sms balance")
+    unchanged = stored(ctx, str(first["refresh_token"]))
+    assert unchanged is not None
+    assert unchanged.rotated_at is None
+    assert refresh(ctx, app, first["refresh_token"], scope="sms")["scope"] == "sms"
+
+
+def test_refresh_when_no_granted_scope_is_still_allowed_is_invalid_scope_and_rotates_nothing(
+    ctx: Context, owner: Account
+) -> None:
+    app, first = refreshable(ctx, owner)
+    narrow(ctx, app, "analytics")
+    with pytest.raises(InvalidScope, match="None of the scopes granted"):
+        refresh(ctx, app, first["refresh_token"])
+    unchanged = stored(ctx, str(first["refresh_token"]))
+    assert unchanged is not None
+    assert (unchanged.rotated_at, unchanged.revoked_at) == (None, None)
+
+
+def test_refresh_of_a_grant_that_never_had_a_scope_keeps_working(ctx: Context, owner: Account) -> None:
+    app = register(ctx, owner)
+    code = issue_code(
+        ctx,
+        app.client,
+        account_id=owner.id,
+        scopes=(),
+        redirect_uri=REDIRECT,
+        code_challenge=pkce.s256(VERIFIER),
+        code_challenge_method="S256",
+    )
+    first = exchange(ctx, app, code)
+    second = refresh(ctx, app, first["refresh_token"])
+    assert second["scope"] == ""
+    assert second["refresh_token"] != first["refresh_token"]
 
 
 def test_a_refresh_token_is_bound_to_its_client(ctx: Context, owner: Account) -> None:

@@ -359,14 +359,15 @@ def consent_page(browser: TestClient, request: Params) -> httpx.Response:
     return page
 
 
-def approve(browser: TestClient, request: Params, **options: Any) -> dict[str, str]:
+def approve(browser: TestClient, request: Params, base: str = CALLBACK, **options: Any) -> dict[str, str]:
     """Consent page → Authorize → the parameters of the code response."""
-    return redirect_params(submit(browser, consent_page(browser, request), "authorize", **options), status=303)
+    page = consent_page(browser, request)
+    return redirect_params(submit(browser, page, "authorize", **options), status=303, base=base)
 
 
-def straight_back(browser: TestClient, request: Params) -> dict[str, str]:
+def straight_back(browser: TestClient, request: Params, base: str = CALLBACK) -> dict[str, str]:
     """An authorization the user consented to before: no page, the code at once."""
-    return redirect_params(browser.get("/oauth/authorize", params=request), status=302)
+    return redirect_params(browser.get("/oauth/authorize", params=request), status=302, base=base)
 
 
 def exchange(browser: TestClient, registered: Registered, code: str, **params: str) -> httpx.Response:
@@ -464,6 +465,34 @@ def test_unsupported_response_type(browser: TestClient, app: Registered, respons
     assert_error_redirect(response, "unsupported_response_type")
 
 
+@pytest.mark.parametrize(
+    ("params", "error", "description"),
+    [
+        (
+            {"response_type": "Call_+1-555-0100_to_unlock"},
+            "unsupported_response_type",
+            "Only response_type=code (and token, where allowed) is supported.",
+        ),
+        (
+            {"scope": "sms Visit-evil.example-to-restore-access"},
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        (
+            {"scope": "sms <script>alert(1)</script>"},
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        ({"scope": "sms \u00e9vil"}, "invalid_scope", "The scope parameter holds a malformed scope."),
+    ],
+)
+def test_error_descriptions_sent_to_the_client_are_the_servers_own_words(
+    browser: TestClient, app: Registered, params: dict[str, str], error: str, description: str
+) -> None:
+    response = authorize(browser, **code_request(app, **params))
+    assert assert_error_redirect(response, error)["error_description"] == description
+
+
 def test_errors_carry_no_state_when_none_was_sent(browser: TestClient, app: Registered) -> None:
     assert_error_redirect(
         authorize(browser, **code_request(app, scope="nope", state=None)), "invalid_scope", state=None
@@ -512,6 +541,121 @@ def test_errors_keep_the_query_of_a_registered_redirect_uri(
     assert query["tenant"] == ["7"]
     assert query["error"] == ["invalid_scope"]
     assert query["iss"] == [ISSUER]
+
+
+# ==== loopback redirect URIs (RFC 8252 §7.3) ====
+
+LOOPBACK = "http://127.0.0.1/cb"
+LOOPBACK_V6 = "http://[::1]:8080/cb"
+
+
+@pytest.fixture
+def native(runtime: Runtime, developer: Account) -> Registered:
+    """A public native app listening on the loopback interface."""
+    return register(
+        runtime, developer, name="CLI tool", confidential=False, redirect_uris=[LOOPBACK, LOOPBACK_V6, LOCALHOST]
+    )
+
+
+LOCALHOST = "http://localhost/cb"
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    ["http://127.0.0.1:51234/cb", "http://127.0.0.1:1/cb", "http://[::1]:65535/cb", "http://[::1]/cb", LOOPBACK],
+)
+def test_a_loopback_redirect_uri_may_name_any_port(
+    browser: TestClient, native: Registered, user: Account, redirect_uri: str
+) -> None:
+    # RFC 8252 §7.3: "The authorization server MUST allow any port to be specified at the
+    # time of the request for loopback IP redirect URIs".
+    error = authorize(browser, **code_request(native, redirect_uri=redirect_uri, scope="nope"))
+    assert_error_redirect(error, "invalid_scope", base=redirect_uri)
+    sign_in(browser)
+    params = approve(browser, code_request(native, redirect_uri=redirect_uri), base=redirect_uri)
+    # RFC 6749 §4.1.3: the token request repeats the URI of the authorization request,
+    # port and all; the registered one is not it.
+    for other in {LOOPBACK, "http://127.0.0.1:51235/cb"} - {redirect_uri}:
+        refused = exchange(browser, native, params["code"], redirect_uri=other, code_verifier=VERIFIER)
+        assert (refused.status_code, refused.json()["error"]) == (400, "invalid_grant")
+    params = straight_back(browser, code_request(native, redirect_uri=redirect_uri), base=redirect_uri)
+    ok = exchange(browser, native, params["code"], redirect_uri=redirect_uri, code_verifier=VERIFIER)
+    assert ok.status_code == 200, ok.text
+
+
+@pytest.mark.parametrize(
+    "redirect_uri",
+    [
+        "http://localhost:51234/cb",  # RFC 8252 §8.3: localhost is not a loopback IP literal
+        "http://127.0.0.1:51234/cb/",
+        "http://127.0.0.1:51234/CB",
+        "http://127.0.0.1:51234/cb?x=1",
+        "http://127.0.0.1:51234/cb#x",
+        "https://127.0.0.1:51234/cb",
+        "HTTP://127.0.0.1:51234/cb",
+        "http://127.0.0.2:51234/cb",
+        "http://127.1:51234/cb",
+        "http://[::1]:51234/other",
+        "http://127.0.0.1:0/cb",
+        "http://127.0.0.1:65536/cb",
+        "http://127.0.0.1:051234/cb",
+        "http://127.0.0.1:/cb",
+        "http://127.0.0.1:51234@evil.example/cb",
+        "http://evil.example:80@127.0.0.1/cb",
+    ],
+)
+def test_only_the_port_of_a_loopback_redirect_uri_may_differ(
+    browser: TestClient, native: Registered, redirect_uri: str
+) -> None:
+    response = authorize(browser, **code_request(native, redirect_uri=redirect_uri))
+    page = assert_error_page(response)
+    assert page.alerts == ["The redirect_uri is not registered for this application."]
+
+
+def test_a_registered_loopback_port_is_not_required(browser: TestClient, runtime: Runtime, developer: Account) -> None:
+    with_port = register(runtime, developer, confidential=False, redirect_uris=["http://127.0.0.1:3000/cb"])
+    for uri in ("http://127.0.0.1/cb", "http://127.0.0.1:4000/cb"):
+        assert_error_redirect(
+            authorize(browser, **code_request(with_port, redirect_uri=uri, scope="no")), "invalid_scope", base=uri
+        )
+
+
+# ==== a redirect URI that needs percent-encoding ====
+
+#: As a row from before registration refused spaces and non-ASCII may hold it.
+RAW_CALLBACK = "https://app.example.com/café cb"
+ENCODED_CALLBACK = "https://app.example.com/caf%C3%A9%20cb"
+
+
+def assert_ascii_location(response: httpx.Response) -> None:
+    raw = dict(response.headers.raw)[b"location"]
+    assert raw.isascii(), raw
+    assert b" " not in raw, raw
+
+
+def test_a_raw_registered_redirect_uri_gets_a_percent_encoded_location(
+    browser: TestClient, runtime: Runtime, app: Registered, user: Account
+) -> None:
+    old = configure(runtime, app, redirect_uris=(RAW_CALLBACK,))
+    error = authorize(browser, **code_request(old, scope="nope"))
+    assert_ascii_location(error)
+    assert_error_redirect(error, "invalid_scope", base=ENCODED_CALLBACK)
+
+    sign_in(browser)
+    # The page path: the consent page, then Authorize.
+    page = consent_page(browser, code_request(old))
+    answer = submit(browser, page, "authorize")
+    assert_ascii_location(answer)
+    params = redirect_params(answer, status=303, base=ENCODED_CALLBACK)
+    assert exchange(browser, old, params["code"]).status_code == 200
+
+    # The silent path (remembered consent), with the URI named in the request too.
+    for request in (code_request(old), code_request(old, redirect_uri=RAW_CALLBACK)):
+        silent = authorize(browser, **request)
+        assert_ascii_location(silent)
+        params = redirect_params(silent, status=302, base=ENCODED_CALLBACK)
+    token = exchange(browser, old, params["code"], redirect_uri=RAW_CALLBACK)
+    assert token.status_code == 200, token.text
 
 
 # ==== PKCE ====
@@ -815,7 +959,7 @@ def test_a_local_next_is_kept(browser: TestClient, user: Account) -> None:
 # ==== throttling (RFC 6749 §10.10) ====
 
 
-def test_five_failures_for_an_account_are_refused_until_the_window_passes(
+def test_five_failures_for_an_account_from_one_address_are_refused_there_until_the_window_passes(
     browser: TestClient, clock: FrozenClock, user: Account
 ) -> None:
     page = login_page(browser)
@@ -825,9 +969,12 @@ def test_five_failures_for_an_account_are_refused_until_the_window_passes(
     assert_error_page(refused, 429)
     assert refused.headers["retry-after"] == "900"
     assert cookies_set(refused, "kt_session") == []
-    # The account is throttled wherever the attempts come from, whatever the email's case.
+    # Whatever the email's case, from this address.
+    assert post_login(browser, page, EMAIL.upper(), PASSWORD).status_code == 429
+    # Someone else's failures never lock the owner out: from another address, the owner
+    # signs in.
     elsewhere = other_browser(browser)
-    assert post_login(elsewhere, login_page(elsewhere), EMAIL.upper(), PASSWORD).status_code == 429
+    assert post_login(elsewhere, login_page(elsewhere), EMAIL, PASSWORD).status_code == 303
     clock.advance(600)
     still = post_login(browser, page, EMAIL, PASSWORD)
     assert (still.status_code, still.headers["retry-after"]) == (429, "300")

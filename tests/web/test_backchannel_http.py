@@ -204,6 +204,8 @@ def assert_oauth_error(
     assert ERROR_DESCRIPTION.fullmatch(body["error_description"]), body["error_description"]
     assert_no_store(response)
     assert response.headers.get("www-authenticate") == challenge
+    # RFC 7235 §3.1: a 401 "MUST send a WWW-Authenticate header field".
+    assert status != 401 or challenge is not None
     return body
 
 
@@ -445,20 +447,29 @@ def test_a_wrong_secret_in_basic_is_401_with_the_basic_challenge(client: TestCli
         pytest.param({}, id="nothing"),
     ],
 )
-def test_failed_authentication_without_basic_is_401_without_a_challenge(
+def test_failed_authentication_without_basic_is_401_with_the_basic_challenge(
     client: TestClient, credentials: dict[str, str]
 ) -> None:
     response = client.post("/oauth/token", data={"grant_type": "client_credentials", **credentials})
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_oauth_error(response, 401, "invalid_client", challenge=BASIC_CHALLENGE)
+
+
+@pytest.mark.parametrize("path", ["/oauth/token", "/oauth/introspect", "/oauth/revoke"])
+def test_a_wrong_client_secret_post_is_401_with_the_basic_challenge(
+    client: TestClient, service: Registered, path: str
+) -> None:
+    # RFC 7235 §3.1: every 401 carries a challenge; RFC 6749 §5.2 invalid_client is a 401.
+    data = {"grant_type": "client_credentials", "token": "kt_at_x", "client_id": service.id, "client_secret": "wrong"}
+    assert_oauth_error(client.post(path, data=data), 401, "invalid_client", challenge=BASIC_CHALLENGE)
 
 
 def test_a_confidential_client_must_authenticate(client: TestClient, service: Registered) -> None:
     wrong = client.post(
         "/oauth/token", data={"grant_type": "client_credentials", "client_id": service.id, "client_secret": "wrong"}
     )
-    assert_oauth_error(wrong, 401, "invalid_client")
+    assert_oauth_error(wrong, 401, "invalid_client", challenge=BASIC_CHALLENGE)
     missing = client.post("/oauth/token", data={"grant_type": "client_credentials", "client_id": service.id})
-    assert_oauth_error(missing, 401, "invalid_client")
+    assert_oauth_error(missing, 401, "invalid_client", challenge=BASIC_CHALLENGE)
 
 
 def test_a_public_client_presenting_a_secret_is_invalid_client(
@@ -466,7 +477,7 @@ def test_a_public_client_presenting_a_secret_is_invalid_client(
 ) -> None:
     data = {"grant_type": "authorization_code", "code": code_for(runtime, public, owner), "code_verifier": VERIFIER}
     posted = client.post("/oauth/token", data={**data, "client_id": public.id, "client_secret": "anything"})
-    assert_oauth_error(posted, 401, "invalid_client")
+    assert_oauth_error(posted, 401, "invalid_client", challenge=BASIC_CHALLENGE)
     with_basic = client.post("/oauth/token", data=data, headers={"authorization": basic(public.id, "anything")})
     assert_oauth_error(with_basic, 401, "invalid_client", challenge=BASIC_CHALLENGE)
 
@@ -502,7 +513,7 @@ def test_credentials_in_the_query_string_are_ignored(client: TestClient, service
     assert service.secret is not None
     query = f"client_id={quote(service.id)}&client_secret={quote(service.secret)}"
     response = client.post(f"/oauth/token?{query}", data={"grant_type": "client_credentials"})
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_oauth_error(response, 401, "invalid_client", challenge=BASIC_CHALLENGE)
 
 
 # ---- POST /oauth/token: request errors (RFC 6749 §5.2) ----
@@ -653,6 +664,39 @@ def test_error_descriptions_stay_in_the_rfc_character_set_whatever_was_sent(
     """RFC 6749 §5.2 restricts error_description to printable ASCII without '"' and '\\'."""
     data = {"grant_type": "client_credentials", field: value}
     assert_oauth_error(client.post("/oauth/token", data=data, headers=service.basic()), 400, error)
+
+
+@pytest.mark.parametrize(
+    ("body", "error", "description"),
+    [
+        (
+            b"grant_type=Call+support+at+evil.example",
+            "unsupported_grant_type",
+            "The grant_type is not supported; use client_credentials, authorization_code, refresh_token.",
+        ),
+        (
+            b"grant_type=client_credentials&scope=sms+Visit-evil.example-to-restore-access",
+            "invalid_scope",
+            "The request names a scope this server does not know.",
+        ),
+        (
+            b"grant_type=client_credentials&scope=sms+%22evil%22",
+            "invalid_scope",
+            "The scope parameter holds a malformed scope.",
+        ),
+        (
+            b"grant_type=client_credentials&Visit-evil.example=1&Visit-evil.example=2",
+            "invalid_request",
+            "The request repeats a parameter.",
+        ),
+        (b"grant_type=client_credentials&scope=sms&scope=sms", "invalid_request", "The request repeats scope."),
+    ],
+)
+def test_error_descriptions_describe_the_error_without_repeating_the_request(
+    client: TestClient, service: Registered, body: bytes, error: str, description: str
+) -> None:
+    response = client.post("/oauth/token", content=body, headers={**FORM, **service.basic()})
+    assert assert_oauth_error(response, 400, error)["error_description"] == description
 
 
 def test_an_unexpected_failure_is_server_error_and_not_cached(
@@ -838,7 +882,7 @@ def test_a_public_client_may_not_introspect(
 ) -> None:
     tokens = tokens_for(client, runtime, public, owner)
     response = client.post("/oauth/introspect", data={"token": tokens["access_token"], "client_id": public.id})
-    assert_oauth_error(response, 401, "invalid_client")
+    assert_oauth_error(response, 401, "invalid_client", challenge=BASIC_CHALLENGE)
     with_basic = client.post(
         "/oauth/introspect",
         data={"token": tokens["access_token"]},
@@ -851,7 +895,9 @@ def test_introspection_needs_an_authenticated_caller_and_a_token(
     client: TestClient, runtime: Runtime, app: Registered, owner: Account
 ) -> None:
     token = tokens_for(client, runtime, app, owner)["access_token"]
-    assert_oauth_error(client.post("/oauth/introspect", data={"token": token}), 401, "invalid_client")
+    assert_oauth_error(
+        client.post("/oauth/introspect", data={"token": token}), 401, "invalid_client", challenge=BASIC_CHALLENGE
+    )
     wrong = client.post("/oauth/introspect", data={"token": token}, headers={"authorization": basic(app.id, "wrong")})
     assert_oauth_error(wrong, 401, "invalid_client", challenge=BASIC_CHALLENGE)
     assert_oauth_error(client.post("/oauth/introspect", data={}, headers=app.basic()), 400, "invalid_request")
@@ -979,7 +1025,9 @@ def test_revocation_needs_an_authenticated_client_and_a_token(
     client: TestClient, runtime: Runtime, app: Registered, owner: Account
 ) -> None:
     token = tokens_for(client, runtime, app, owner)["access_token"]
-    assert_oauth_error(client.post("/oauth/revoke", data={"token": token}), 401, "invalid_client")
+    assert_oauth_error(
+        client.post("/oauth/revoke", data={"token": token}), 401, "invalid_client", challenge=BASIC_CHALLENGE
+    )
     wrong = client.post("/oauth/revoke", data={"token": token}, headers={"authorization": basic(app.id, "wrong")})
     assert_oauth_error(wrong, 401, "invalid_client", challenge=BASIC_CHALLENGE)
     assert_oauth_error(client.post("/oauth/revoke", data={}, headers=app.basic()), 400, "invalid_request")

@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import html
 import re
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -212,14 +214,23 @@ class User:
 
 
 def sign_up(server: Any, runtime: Runtime, email: str, password: str, **profile: str) -> User:
+    """Signs up through the form, then signs in: a sign-up signs nobody in."""
     browser = browser_for(server)
     page = signup_page(browser)
     response = post_signup(browser, csrf_of(page), email=email, password=password, **profile)
-    assert_redirect(response, "/account")
-    assert response.cookies.get("kt_session")
+    assert_signed_up(response)
     account = runtime.store.find_account_by_email(email)
     assert account is not None
-    return User(browser, account, password)
+    user = User(browser, account, password)
+    user.sign_in()
+    return user
+
+
+def assert_signed_up(response: httpx.Response) -> None:
+    """The one answer to a sign-up that passed the form's checks, whether or not the
+    address already had an account: the same redirect, and no cookie at all."""
+    assert_redirect(response, "/signup/done")
+    assert "set-cookie" not in response.headers
 
 
 @pytest.fixture
@@ -353,11 +364,11 @@ def assert_invalid_token(response: httpx.Response) -> None:
     assert response.headers["www-authenticate"].startswith('Bearer realm="keyturn", error="invalid_token"')
 
 
-def assert_invalid_client(response: httpx.Response, *, basic: bool = True) -> None:
-    """RFC 6749 §5.2: 401, with the Basic challenge when the client used Basic."""
+def assert_invalid_client(response: httpx.Response) -> None:
+    """RFC 6749 §5.2: 401, with the Basic challenge (RFC 7235 §3.1) however the client authenticated."""
     assert response.status_code == 401, response.text
     assert response.json()["error"] == "invalid_client"
-    assert response.headers.get("www-authenticate") == ('Basic realm="keyturn"' if basic else None)
+    assert response.headers.get("www-authenticate") == 'Basic realm="keyturn"'
 
 
 def active(browser: TestClient, caller: tuple[str, str], credential: str) -> bool:
@@ -370,14 +381,14 @@ def active(browser: TestClient, caller: tuple[str, str], credential: str) -> boo
 # ==== sign-up and profile ====
 
 
-def test_signup_creates_the_account_signs_in_and_shows_the_profile(anonymous: TestClient, runtime: Runtime) -> None:
+def test_signup_creates_the_account_and_asks_to_sign_in(anonymous: TestClient, runtime: Runtime) -> None:
     page = signup_page(anonymous)
     for name in ("email", "password", "company", "alias"):
         assert f'name="{name}"' in page.text
     response = post_signup(
         anonymous, csrf_of(page), email=ANN, password=ANN_PASSWORD, company="Acme Inc", alias="acme_inc"
     )
-    assert_redirect(response, "/account")
+    assert_signed_up(response)
     account = runtime.store.find_account_by_email(ANN)
     assert account is not None
     assert (account.email, account.company, account.alias) == (ANN, "Acme Inc", "acme_inc")
@@ -385,6 +396,13 @@ def test_signup_creates_the_account_signs_in_and_shows_the_profile(anonymous: Te
     assert account.password_hash.startswith("$argon2id$")
     assert_text_not_stored(runtime, ANN_PASSWORD)
 
+    done = anonymous.get("/signup/done")
+    assert_page(done)
+    assert "If this address can be used, your account is ready: sign in" in done.text
+    assert '<a class="button primary" href="/login">Sign in</a>' in done.text
+    assert_redirect(anonymous.get("/account"), "/login?next=/account")
+
+    User(anonymous, account, ANN_PASSWORD).sign_in()
     profile = anonymous.get("/account")
     assert_page(profile)
     text = html.unescape(profile.text)
@@ -394,10 +412,11 @@ def test_signup_creates_the_account_signs_in_and_shows_the_profile(anonymous: Te
 
 def test_company_and_alias_are_optional(anonymous: TestClient, runtime: Runtime) -> None:
     response = post_signup(anonymous, csrf_of(signup_page(anonymous)), email=ANN, password=ANN_PASSWORD)
-    assert_redirect(response, "/account")
+    assert_signed_up(response)
     account = runtime.store.find_account_by_email(ANN)
     assert account is not None
     assert (account.company, account.alias) == ("", "")
+    User(anonymous, account, ANN_PASSWORD).sign_in()
     profile = anonymous.get("/account")
     assert_page(profile)
     assert f"<dt>Email</dt><dd>{ANN}</dd>" in profile.text
@@ -405,12 +424,21 @@ def test_company_and_alias_are_optional(anonymous: TestClient, runtime: Runtime)
     assert "<dt>Alias</dt>" not in profile.text
 
 
+def test_the_signup_form_says_the_password_rule(anonymous: TestClient) -> None:
+    page = signup_page(anonymous)
+    assert 'minlength="12"' in page.text
+    assert "At least 12 characters, and not one of the most common passwords." in page.text
+
+
 @pytest.mark.parametrize(
     ("email", "password", "message"),
     [
-        (ANN, "short1!", "the password must be at least 10 characters long"),
-        (ANN, "abababababab", "the password must not be one character repeated"),
-        (ANN, "ANN@example.com", "the password must not be the email address"),
+        (ANN, "short1!", "Use at least 12 characters."),
+        (ANN, "a" * 11, "Use at least 12 characters."),
+        (ANN, "abababababab", "Use at least 4 different characters."),
+        (ANN, "ANN@example.com", "Choose a password that is not your email address."),
+        (ANN, "qwerty123456", "This password is one of the most common; choose another."),
+        (ANN, "1Q2W3E4R5T6Y", "This password is one of the most common; choose another."),
         ("not-an-email", ANN_PASSWORD, "'not-an-email' is not an email address"),
         ("ann@example", ANN_PASSWORD, "'ann@example' is not an email address"),
         ("", ANN_PASSWORD, "'' is not an email address"),
@@ -435,15 +463,134 @@ def test_signup_refusals_are_400_with_the_message_and_no_account(
     assert anonymous.get("/account").status_code == 303
 
 
-def test_signup_with_a_taken_email_is_400_whatever_its_case(ann: User, anonymous: TestClient, runtime: Runtime) -> None:
-    before = snapshot(runtime)
-    response = post_signup(anonymous, csrf_of(signup_page(anonymous)), email="ANN@Example.com", password=BOB_PASSWORD)
-    assert_page(response, 400)
-    assert alert(response) == "an account with the email ANN@Example.com exists already"
-    assert "kt_session" not in response.cookies
+def test_the_minimum_password_length_is_a_setting(settings: Settings, clock: FrozenClock) -> None:
+    opened = open_runtime(settings.with_overrides(password_min_length=20), clock=clock)
+    browser = browser_for(create_app(opened))
+    try:
+        page = signup_page(browser)
+        assert 'minlength="20"' in page.text
+        assert "At least 20 characters" in page.text
+        refused = post_signup(browser, csrf_of(page), email=ANN, password="nineteen characters")
+        assert_page(refused, 400)
+        assert alert(refused) == "Use at least 20 characters."
+        assert_signed_up(post_signup(browser, csrf_of(page), email=ANN, password="twenty characters ok"))
+        assert opened.store.find_account_by_email(ANN) is not None
+    finally:
+        browser.close()
+        opened.close()
+
+
+def test_signup_with_a_taken_email_is_answered_like_a_new_one(
+    ann: User, server: Any, runtime: Runtime, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import keyturn.core.accounts
+
+    hashed: list[str] = []
+    real_hash = keyturn.core.accounts.hash_password
+
+    def counting_hash(password: str) -> str:
+        hashed.append(password)
+        return real_hash(password)
+
+    monkeypatch.setattr(keyturn.core.accounts, "hash_password", counting_hash)
+    new_browser, taken_browser = browser_for(server), browser_for(server)
+    try:
+        new = post_signup(new_browser, csrf_of(signup_page(new_browser)), email=BOB, password=BOB_PASSWORD)
+        before = snapshot(runtime)
+        taken = post_signup(
+            taken_browser, csrf_of(signup_page(taken_browser)), email="ANN@Example.com", password=BOB_PASSWORD
+        )
+    finally:
+        new_browser.close()
+        taken_browser.close()
+    for response in (new, taken):
+        assert_signed_up(response)
+
+    def answer(response: httpx.Response) -> tuple[int, dict[str, str], bytes]:
+        headers = {name: value for name, value in response.headers.items() if name != "x-request-id"}
+        return response.status_code, headers, response.content
+
+    assert answer(taken) == answer(new)
+    # argon2 ran for the taken address too: the time spent does not tell them apart.
+    assert hashed == [BOB_PASSWORD, BOB_PASSWORD]
     assert snapshot(runtime) == before
-    stored = runtime.store.find_account_by_email(ANN)
-    assert stored == ann.account
+    assert runtime.store.find_account_by_email(ANN) == ann.account
+    # Ann's account is hers as it was: her password still signs her in.
+    again = User(browser_for(server), ann.account, ANN_PASSWORD)
+    again.sign_in()
+    assert again.get("/account").status_code == 200
+    again.browser.close()
+
+
+@pytest.fixture
+def limited(settings: Settings, clock: FrozenClock) -> Iterator[tuple[Runtime, Any]]:
+    """A server that allows 3 sign-ups per address and hour."""
+    opened = open_runtime(settings.with_overrides(signups_per_address_per_hour=3), clock=clock)
+    yield opened, create_app(opened)
+    opened.close()
+
+
+def test_signups_are_limited_per_address_per_hour(limited: tuple[Runtime, Any], clock: FrozenClock) -> None:
+    runtime, server = limited
+    browser = browser_for(server)
+    try:
+        for i in range(3):
+            assert_signed_up(
+                post_signup(browser, csrf_of(signup_page(browser)), email=f"u{i}@example.com", password=ANN_PASSWORD)
+            )
+        # A taken address counts like a new one: the limit cannot be used to tell them apart.
+        refused = post_signup(browser, csrf_of(signup_page(browser)), email="u0@example.com", password=ANN_PASSWORD)
+        assert_page(refused, 429)
+        assert refused.headers["retry-after"] == "3600"
+        assert alert(refused) == "Too many accounts were created from this address. Try again in 60 minute(s)."
+        refused = post_signup(browser, csrf_of(signup_page(browser)), email="late@example.com", password=ANN_PASSWORD)
+        assert_page(refused, 429)
+        assert runtime.store.find_account_by_email("late@example.com") is None
+        # A form refused for what it says is not counted: it creates nothing and costs no argon2.
+        clock.advance(3600)
+        for _ in range(5):
+            too_short = post_signup(browser, csrf_of(signup_page(browser)), email="late@example.com", password="short")
+            assert_page(too_short, 400)
+        assert_signed_up(
+            post_signup(browser, csrf_of(signup_page(browser)), email="late@example.com", password=ANN_PASSWORD)
+        )
+        assert runtime.store.find_account_by_email("late@example.com") is not None
+    finally:
+        browser.close()
+
+
+def test_concurrent_signups_cannot_pass_the_limit(limited: tuple[Runtime, Any]) -> None:
+    runtime, server = limited
+    browsers = [browser_for(server) for _ in range(8)]
+    tokens = [csrf_of(signup_page(browser)) for browser in browsers]
+    start = threading.Barrier(len(browsers))
+
+    def sign_up_at_once(i: int) -> int:
+        start.wait()
+        return post_signup(browsers[i], tokens[i], email=f"u{i}@example.com", password=ANN_PASSWORD).status_code
+
+    try:
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            statuses = sorted(pool.map(sign_up_at_once, range(len(browsers))))
+    finally:
+        for browser in browsers:
+            browser.close()
+    assert statuses == [303] * 3 + [429] * 5
+    created = [i for i in range(len(browsers)) if runtime.store.find_account_by_email(f"u{i}@example.com")]
+    assert len(created) == 3
+
+
+def test_no_signup_limit_when_set_to_zero(settings: Settings, clock: FrozenClock) -> None:
+    opened = open_runtime(settings.with_overrides(signups_per_address_per_hour=0), clock=clock)
+    browser = browser_for(create_app(opened))
+    try:
+        for i in range(12):
+            assert_signed_up(
+                post_signup(browser, csrf_of(signup_page(browser)), email=f"u{i}@example.com", password=ANN_PASSWORD)
+            )
+    finally:
+        browser.close()
+        opened.close()
 
 
 @pytest.mark.parametrize("csrf", [None, "", "0" * 64, "not-a-token"])
@@ -937,6 +1084,23 @@ def test_creating_a_public_client_shows_no_secret(ann: User, runtime: Runtime) -
         ("App", "javascript:alert(1)", "redirect URI scheme 'javascript' is not allowed"),
         (
             "App",
+            "https://app.example.com/a b",
+            "redirect URI 'https://app.example.com/a b' contains a space; write it as %20",
+        ),
+        (
+            "App",
+            "https://app.example.com/a\x01b",
+            "redirect URI 'https://app.example.com/a\\x01b' contains a control character (a tab, a line break, ...); "
+            "remove it",
+        ),
+        (
+            "App",
+            "https://app.example.com/café",
+            "redirect URI 'https://app.example.com/café' contains non-ASCII characters; write them percent-encoded "
+            "(e.g. https://app.example.com/caf%C3%A9), or an internationalised host as punycode (xn--...)",
+        ),
+        (
+            "App",
             "https://user:pw@app.example.com/cb",
             "redirect URI 'https://user:pw@app.example.com/cb' must not contain credentials",
         ),
@@ -1044,7 +1208,7 @@ def test_regenerating_a_secret_retires_the_old_one_at_once(ann: User, runtime: R
     refresh = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     assert_invalid_client(token(ann.browser, client_id, old, **refresh))
     assert_invalid_client(
-        ann.browser.post("/oauth/token", data={**refresh, "client_id": client_id, "client_secret": old}), basic=False
+        ann.browser.post("/oauth/token", data={**refresh, "client_id": client_id, "client_secret": old})
     )
     renewed = token(ann.browser, client_id, new, **refresh)
     assert renewed.status_code == 200, renewed.text

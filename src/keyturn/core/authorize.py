@@ -27,6 +27,7 @@ from .errors import (
 )
 from .issuing import audit_issuance, mint, new_grant_id
 from .models import Client, Consent, GrantType
+from .redirect_uris import redirect_uri_matches
 from .scopes import scopes_for_client
 from .service import Flow, in_unit
 from .unit_of_work import UnitOfWork
@@ -120,8 +121,7 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
             raise InvalidClientRequest("The request must name its redirect_uri.")
         redirect_uri = client.redirect_uris[0]
     else:
-        # RFC 9700 §4.1.3: "exact string matching" against the registered URIs.
-        if given not in client.redirect_uris:
+        if not redirect_uri_matches(client.redirect_uris, given):
             raise InvalidClientRequest("The redirect_uri is not registered for this application.")
         redirect_uri = given
 
@@ -139,7 +139,13 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
     if response_type is None:
         raise fail(InvalidRequest("The response_type parameter is missing."))
     if response_type not in RESPONSE_TYPES:
-        raise fail(UnsupportedResponseType(f"The response_type {response_type!r} is not supported."))
+        # The server's own words only: this description goes back to the client's page.
+        raise fail(
+            UnsupportedResponseType(
+                "Only response_type=code (and token, where allowed) is supported.",
+                detail=f"response_type {response_type[:100]!r}",
+            )
+        )
     if response_type == "token" and not client.allow_implicit:
         raise fail(UnauthorizedClient("This application may not use the implicit flow."))
     if response_type == "code" and GrantType.AUTHORIZATION_CODE.value not in client.grant_types:
@@ -303,6 +309,8 @@ def error_redirect(ctx: Context, error: AuthorizeError) -> str:
 
 
 def with_params(uri: str, params: Mapping[str, Any], *, fragment: bool) -> str:
+    """The redirect URI with the response's parameters (web's Location percent-encodes
+    what an old registration may hold that is not URL-safe)."""
     encoded = urlencode(params)
     if fragment:
         return f"{uri}#{encoded}"

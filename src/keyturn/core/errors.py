@@ -20,6 +20,10 @@ def _printable(text: str) -> str:
     return _NOT_ALLOWED.sub("?", text.replace('"', "'").replace("\\", "/"))
 
 
+#: The realm of every challenge Keyturn sends (RFC 7235 §2.2).
+REALM = "keyturn"
+
+
 class OAuthError(Exception):
     """Base of all protocol errors."""
 
@@ -35,6 +39,18 @@ class OAuthError(Exception):
 
     def to_dict(self) -> dict[str, str]:
         return {"error": self.error, "error_description": self.description}
+
+    def challenge(self) -> str | None:
+        """The ``WWW-Authenticate`` challenge this error is answered with, if any. RFC 7235
+        §3.1: a 401 response "MUST send a WWW-Authenticate header field containing at
+        least one challenge applicable to the target resource"."""
+        return None
+
+    def headers(self) -> list[tuple[str, str]]:
+        """The response headers this error calls for (besides the body's): the one place
+        that decides them, for every endpoint and renderer."""
+        challenge = self.challenge()
+        return [] if challenge is None else [("WWW-Authenticate", challenge)]
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.description!r}, detail={self.detail!r})"
@@ -65,8 +81,17 @@ class InvalidClient(OAuthError):
 
     def __init__(self, description: str | None = None, *, detail: str | None = None, used_basic: bool = False) -> None:
         super().__init__(description, detail=detail)
-        #: RFC 6749 §5.2: include WWW-Authenticate matching the scheme the client used.
+        #: Whether the client tried the Authorization header (for the logs; the challenge
+        #: is Basic either way).
         self.used_basic = used_basic
+
+    def challenge(self) -> str:
+        # RFC 6749 §5.2: with the Authorization header the server "MUST respond with an
+        # HTTP 401 (Unauthorized) status code and include the "WWW-Authenticate" response
+        # header field matching the authentication scheme used by the client"; a client
+        # that sent its secret in the body gets the same 401, and RFC 7235 §3.1 a
+        # challenge with it: Basic, the scheme Keyturn prefers (RFC 7617 §2).
+        return f'Basic realm="{REALM}"'
 
 
 class InvalidGrant(OAuthError):
@@ -155,6 +180,10 @@ class RateLimited(OAuthError):
         super().__init__(description or f"Too many requests; retry in {retry_after} s.")
         self.retry_after = retry_after
 
+    def headers(self) -> list[tuple[str, str]]:
+        # RFC 6585 §4: "The response representations SHOULD include ... a Retry-After header".
+        return [*super().headers(), ("Retry-After", str(self.retry_after))]
+
 
 # ---- RFC 6750 §3.1 (protected resources) ----
 
@@ -166,6 +195,9 @@ class InvalidToken(OAuthError):
     error = "invalid_token"
     status_code = 401
     default_description = "The access token is invalid, expired or revoked."
+
+    def challenge(self) -> str:
+        return bearer_challenge(self)
 
 
 class InsufficientScope(OAuthError):
@@ -180,6 +212,15 @@ class InsufficientScope(OAuthError):
         super().__init__(description, detail=detail)
         #: RFC 6750 §3: the scope needed, for the WWW-Authenticate ``scope`` attribute.
         self.scope = scope
+
+
+def bearer_challenge(error: OAuthError | None) -> str:
+    """RFC 6750 §3: the ``Bearer`` challenge of a protected resource; without an error
+    code when the request carried no credential (§3.1)."""
+    if error is None:
+        return f'Bearer realm="{REALM}"'
+    # The description is in RFC 6749's character set already: no quote or backslash to escape.
+    return f'Bearer realm="{REALM}", error="{error.error}", error_description="{error.description}"'
 
 
 # ---- RFC 7009 §2.2.1 (revocation) ----

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
-from .client_auth import authenticate_client, presented_client
+from . import client_throttle
+from .client_auth import presented_client
 from .context import Context
 from .errors import InvalidClient
 from .params import Params, require
@@ -13,12 +14,11 @@ from .principals import resolve
 INACTIVE: dict[str, Any] = {"active": False}
 
 
-def introspect(ctx: Context, authorization: bytes | None, params: Params) -> dict[str, Any]:
+def introspect(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> dict[str, Any]:
     # RFC 7662 §2.1: "the endpoint MUST also require some form of authorization";
     # here: a confidential client.
     presented = presented_client(authorization, params)
-    ctx.limit("introspect", presented.client_id, ctx.settings.rate_limit_introspect)
-    client = authenticate_client(presented, ctx.clients, ctx.hasher)
+    client = client_throttle.authenticate(ctx, presented, address, "introspect", ctx.settings.rate_limit_introspect)
     if not client.confidential:
         raise InvalidClient("Only confidential clients may introspect tokens.", used_basic=presented.used_basic)
     token = require(params, "token")

@@ -8,6 +8,23 @@ from .errors import InvalidRequest
 
 Params = dict[str, str]
 
+#: The parameters of the back-channel endpoints (RFC 6749 §2.3.1, §4.1.3, §4.4.2, §6,
+#: RFC 7636 §4.5, RFC 7009 §2.1, RFC 7662 §2.1).
+PROTOCOL_PARAMETERS = frozenset(
+    {
+        "grant_type",
+        "code",
+        "redirect_uri",
+        "code_verifier",
+        "refresh_token",
+        "scope",
+        "client_id",
+        "client_secret",
+        "token",
+        "token_type_hint",
+    }
+)
+
 
 def parse_form(body: bytes) -> Params:
     """Decodes an ``application/x-www-form-urlencoded`` body.
@@ -29,7 +46,10 @@ def parse_form(body: bytes) -> Params:
         except UnicodeDecodeError:
             raise InvalidRequest("The request body is not valid UTF-8.") from None
         if name in params:
-            raise InvalidRequest(f"The parameter {name!r} is repeated.")
+            # A name the protocol defines is named; anything else is the request's own text,
+            # which error_description never repeats.
+            named = name if name in PROTOCOL_PARAMETERS else "a parameter"
+            raise InvalidRequest(f"The request repeats {named}.", detail=f"repeated parameter {name[:100]!r}")
         params[name] = value
     # Present-but-empty counts as omitted (but still counted for the repetition rule).
     return {name: value for name, value in params.items() if value}

@@ -4,13 +4,16 @@ see credentials.py. A slow hash is for low-entropy, human-chosen secrets.)"""
 from __future__ import annotations
 
 from functools import lru_cache
+from importlib.resources import files
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from argon2 import PasswordHasher
 
-MIN_LENGTH = 10
+#: The default of the ``password_min_length`` setting.
+MIN_LENGTH = 12
 MAX_LENGTH = 1024
+_MIN_DISTINCT = 4
 
 
 @lru_cache(maxsize=1)
@@ -43,14 +46,27 @@ def verify_password(stored_hash: str, password: str) -> bool:
         return False
 
 
-def password_problem(password: str, email: str = "") -> str | None:
-    """Why a new password is not acceptable, or None."""
-    if len(password) < MIN_LENGTH:
-        return f"the password must be at least {MIN_LENGTH} characters long"
+@lru_cache(maxsize=1)
+def common_passwords() -> frozenset[str]:
+    """The 10,000 most common passwords (lowercase), from the file shipped beside this module."""
+    text = files("keyturn.core").joinpath("common_passwords.txt").read_text("utf-8")
+    return frozenset(line for line in text.splitlines() if line and not line.startswith("#"))
+
+
+def password_problem(password: str, email: str = "", min_length: int = MIN_LENGTH) -> str | None:
+    """Why a new password is not acceptable, said so that its owner knows what to do; or None.
+
+    NIST SP 800-63B §5.1.1.2: at least 8 characters (Keyturn asks 12 by default), no
+    composition rules, and "compare the prospective secrets against a list that contains
+    values known to be commonly-used, expected, or compromised"."""
+    if len(password) < min_length:
+        return f"Use at least {min_length} characters."
     if len(password) > MAX_LENGTH:
-        return f"the password must be at most {MAX_LENGTH} characters long"
-    if len(set(password)) < 4:
-        return "the password must not be one character repeated"
+        return f"Use at most {MAX_LENGTH} characters."
+    if len(set(password)) < _MIN_DISTINCT:
+        return f"Use at least {_MIN_DISTINCT} different characters."
     if email and password.casefold() == email.casefold():
-        return "the password must not be the email address"
+        return "Choose a password that is not your email address."
+    if password.casefold() in common_passwords():
+        return "This password is one of the most common; choose another."
     return None

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import logging
 
-from .client_auth import authenticate_client, presented_client
+from . import client_throttle
+from .client_auth import presented_client
 from .context import Context
 from .credentials import Kind, kind_of
 from .errors import UnauthorizedClient, UnsupportedTokenType
@@ -17,10 +18,9 @@ from .unit_of_work import UnitOfWork
 log = logging.getLogger("keyturn.revocation")
 
 
-def revoke(ctx: Context, authorization: bytes | None, params: Params) -> Flow[None]:
+def revoke(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> Flow[None]:
     presented = presented_client(authorization, params)
-    ctx.limit("revoke", presented.client_id, ctx.settings.rate_limit_revoke)
-    client = authenticate_client(presented, ctx.clients, ctx.hasher)
+    client = client_throttle.authenticate(ctx, presented, address, "revoke", ctx.settings.rate_limit_revoke)
     value = require(params, "token")
     kind = kind_of(value)
     if kind is Kind.API_KEY:

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 
-from .errors import InvalidScope
+from keyturn.settings import SCOPE_TOKEN
 
-# RFC 6749 §3.3: scope-token = 1*( %x21 / %x23-5B / %x5D-7E )
-SCOPE_TOKEN = re.compile(r"[\x21\x23-\x5b\x5d-\x7e]+")
+from .errors import InvalidScope
 
 
 def scope_problem(scope: str, catalogue: Mapping[str, str]) -> str | None:
@@ -27,8 +25,20 @@ def parse_scope(value: str) -> tuple[str, ...]:
     tokens = [token for token in value.split(" ") if token]
     for token in tokens:
         if not SCOPE_TOKEN.fullmatch(token):
-            raise InvalidScope(f"{token!r} is not a valid scope.")
+            raise InvalidScope("The scope parameter holds a malformed scope.", detail=f"malformed scope {token!r}")
     return tuple(dict.fromkeys(tokens))
+
+
+def scope_name(scope: str, catalogue: Mapping[str, str]) -> str:
+    """A scope as an error_description names it: by its name when the catalogue defines
+    it; the request's own text is never repeated back (it may be anyone's, and the
+    description reaches the client, on a redirect too)."""
+    return f"the scope {scope!r}" if scope in catalogue else "a scope"
+
+
+def scope_allowed(scope: str, allowed: tuple[str, ...], catalogue: Mapping[str, str]) -> bool:
+    """Whether a client registered with ``allowed`` (empty: any) may have ``scope``."""
+    return (not allowed or scope in allowed) and (not catalogue or scope in catalogue)
 
 
 def scopes_for_client(
@@ -49,8 +59,8 @@ def scopes_for_client(
         return granted or allowed
     scopes = parse_scope(requested)
     for scope in scopes:
-        if allowed and scope not in allowed:
-            raise InvalidScope(f"The client may not request the scope {scope!r}.")
         if catalogue and scope not in catalogue:
-            raise InvalidScope(f"Unknown scope {scope!r}.")
+            raise InvalidScope("The request names a scope this server does not know.", detail=f"unknown {scope!r}")
+        if allowed and scope not in allowed:
+            raise InvalidScope(f"The client may not request {scope_name(scope, catalogue)}.")
     return scopes

@@ -6,17 +6,17 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .client_auth import authenticate_client, presented_client
+from . import client_throttle
+from .client_auth import presented_client
 from .context import Context
 from .credentials import Kind, kind_of
-from .errors import InvalidClient, UnsupportedGrantType
+from .errors import UnsupportedGrantType
 from .grants.authorization_code import authorization_code
 from .grants.client_credentials import client_credentials
 from .grants.refresh_token import refresh_token
 from .issuing import find_issued
 from .models import Client
 from .params import Params, require
-from .ratelimit import FAILURE_COST
 from .service import Flow, in_unit
 from .unit_of_work import UnitOfWork
 
@@ -29,23 +29,20 @@ GRANTS: dict[str, Grant] = {
 }
 
 
-def token(ctx: Context, authorization: bytes | None, params: Params) -> Flow[dict[str, Any]]:
-    """The success body of RFC 6749 §5.1, or an OAuthError. The client is authenticated
-    once; its grant runs in a unit, again if the unit's claim was lost."""
+def token(ctx: Context, authorization: bytes | None, params: Params, address: str = "") -> Flow[dict[str, Any]]:
+    """The success body of RFC 6749 §5.1, or an OAuthError. ``address`` is the caller's
+    network address (what failed client authentications are counted by). The client is
+    authenticated once; its grant runs in a unit, again if the unit's claim was lost."""
     grant_type = require(params, "grant_type")
     grant = GRANTS.get(grant_type)
     if grant is None:
-        raise UnsupportedGrantType(f"The grant type {grant_type!r} is not supported.")
+        raise UnsupportedGrantType(
+            "The grant_type is not supported; use " + ", ".join(GRANTS) + ".", detail=f"grant_type {grant_type[:100]!r}"
+        )
     if grant_type == "refresh_token" and authorization is None and "client_id" not in params:
         params = _public_refresh(ctx, params)
     presented = presented_client(authorization, params)
-    limit = ctx.settings.rate_limit_token
-    ctx.limit("token", presented.client_id, limit)
-    try:
-        client = authenticate_client(presented, ctx.clients, ctx.hasher)
-    except InvalidClient:
-        ctx.limit("token", presented.client_id, limit, FAILURE_COST - 1)
-        raise
+    client = client_throttle.authenticate(ctx, presented, address, "token", ctx.settings.rate_limit_token)
     return (yield from in_unit(ctx, lambda unit: grant(ctx, unit, client, params)))
 
 

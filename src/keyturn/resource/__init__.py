@@ -27,6 +27,7 @@ This package imports nothing of Keyturn's server side (and no Starlette, except 
 """
 
 from ._asgi import KeyturnMiddleware, principal_of, require_scopes
+from ._clock import Clock
 from ._errors import (
     AuthError,
     AuthServerUnavailable,
@@ -38,7 +39,7 @@ from ._errors import (
 )
 from ._gate import DEFAULT_QUERY_PARAMETERS
 from ._principal import PRINCIPAL_KEY, Principal
-from ._verifier import Clock, Verifier
+from ._verifier import Verifier
 from ._wsgi import KeyturnWSGIMiddleware, protect_wsgi
 
 __all__ = [

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Iterable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from typing import TYPE_CHECKING, Any
 
-from ._errors import AuthError, AuthServerUnavailable, ErrorStyle, MissingCredential
-from ._gate import DEFAULT_QUERY_PARAMETERS, Gate, require
+from ._errors import AuthError, AuthServerUnavailable, MissingCredential
+from ._gate import Guard, require
 from ._principal import PRINCIPAL_KEY, Principal
-from ._verifier import Verifier
 
 if TYPE_CHECKING:
     from starlette.requests import HTTPConnection
@@ -24,7 +23,7 @@ _WS_POLICY_VIOLATION = 1008
 _WS_TRY_AGAIN_LATER = 1013
 
 
-class KeyturnMiddleware:
+class KeyturnMiddleware(Guard[ASGIApp]):
     """Authenticates every HTTP and WebSocket request to ``app`` except on public paths.
 
     The principal is put in ``scope["keyturn.principal"]`` and ``scope["state"]["principal"]``
@@ -33,27 +32,6 @@ class KeyturnMiddleware:
     the :class:`AuthError` it raises is rendered here (so install this middleware inside
     the framework's error handling: Starlette's ``middleware=[Middleware(...)]``).
     """
-
-    def __init__(
-        self,
-        app: ASGIApp,
-        verifier: Verifier,
-        *,
-        scopes: Iterable[str] = (),
-        public_paths: Iterable[str] = (),
-        query_parameters: Iterable[str] = DEFAULT_QUERY_PARAMETERS,
-        error_style: ErrorStyle = "rfc6750",
-        realm: str = "api",
-    ) -> None:
-        self.app = app
-        self.verifier = verifier
-        self.gate = Gate(
-            scopes=scopes,
-            public_paths=public_paths,
-            query_parameters=query_parameters,
-            error_style=error_style,
-            realm=realm,
-        )
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] == "lifespan":

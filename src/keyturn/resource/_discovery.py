@@ -10,6 +10,7 @@ from urllib.parse import urlsplit, urlunsplit
 import httpx
 
 from ._errors import AuthServerUnavailable
+from ._flow import Fetch, Flow, Shared, fetch
 
 WELL_KNOWN = "/.well-known/oauth-authorization-server"
 
@@ -25,6 +26,26 @@ def well_known_url(issuer: str) -> str:
     """RFC 8414 §3.1: the well-known suffix goes between the host and the issuer's path."""
     parts = urlsplit(issuer)
     return urlunsplit((parts.scheme, parts.netloc, WELL_KNOWN + parts.path.rstrip("/"), "", ""))
+
+
+class Discovery:
+    """The metadata, fetched once, on first use."""
+
+    def __init__(self, url: str, issuer: str) -> None:
+        self.url = url
+        self.issuer = issuer
+        self.known: Metadata | None = None
+
+    def metadata(self) -> Flow[Metadata]:
+        while self.known is None:  # a fetch that failed raises here
+            yield Shared(self._fetch())
+        return self.known
+
+    def _fetch(self) -> Fetch[None]:
+        # Asked again under the driver's lock: the request before this one may have fetched it.
+        if self.known is None:
+            response = yield from fetch(metadata_request(self.url))
+            self.known = parse_metadata(response, self.issuer)
 
 
 def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
@@ -52,3 +73,19 @@ def parse_metadata(response: httpx.Response, issuer: str) -> Metadata:
         jwks_uri=jwks_uri if isinstance(jwks_uri, str) else None,
         introspection_endpoint=introspection if isinstance(introspection, str) else None,
     )
+
+
+def metadata_request(url: str) -> httpx.Request:
+    return httpx.Request("GET", url, headers={"accept": "application/json"})
+
+
+def jwks_request(metadata: Metadata) -> httpx.Request:
+    if metadata.jwks_uri is None:
+        raise AuthServerUnavailable(detail="the metadata names no jwks_uri")
+    return httpx.Request("GET", metadata.jwks_uri, headers={"accept": "application/json"})
+
+
+def introspection_endpoint(metadata: Metadata) -> str:
+    if metadata.introspection_endpoint is None:
+        raise AuthServerUnavailable(detail="the metadata names no introspection_endpoint")
+    return metadata.introspection_endpoint

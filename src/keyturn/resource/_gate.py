@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from ._credentials import Shape, find_credential
 from ._errors import (
@@ -18,10 +19,15 @@ from ._errors import (
 )
 from ._principal import Principal
 
+if TYPE_CHECKING:
+    from ._verifier import Verifier
+
 log = logging.getLogger("keyturn.resource")
 
 #: The seeds' spellings: OnlineSIM documents both ``?api_key=`` and ``?apikey=``.
 DEFAULT_QUERY_PARAMETERS = ("api_key", "apikey")
+
+App = TypeVar("App")
 
 
 class Gate:
@@ -74,3 +80,29 @@ def require(principal: Principal, needed: tuple[str, ...]) -> Principal:
         # protected resource"; all of it, not only what is missing.
         raise InsufficientScope(needed, detail=f"missing {' '.join(principal.missing_scopes(*needed))}")
     return principal
+
+
+class Guard(Generic[App]):
+    """A middleware's parts, the same for ASGI and WSGI: the application it protects, the
+    verifier, and the gate its options make."""
+
+    def __init__(
+        self,
+        app: App,
+        verifier: Verifier,
+        *,
+        scopes: Iterable[str] = (),
+        public_paths: Iterable[str] = (),
+        query_parameters: Iterable[str] = DEFAULT_QUERY_PARAMETERS,
+        error_style: ErrorStyle = "rfc6750",
+        realm: str = "api",
+    ) -> None:
+        self.app = app
+        self.verifier = verifier
+        self.gate = Gate(
+            scopes=scopes,
+            public_paths=public_paths,
+            query_parameters=query_parameters,
+            error_style=error_style,
+            realm=realm,
+        )

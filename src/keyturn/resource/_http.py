@@ -5,12 +5,17 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, AsyncIterator
+from contextlib import asynccontextmanager
 
 import anyio
 import httpx
 
 from ._errors import AuthServerUnavailable
+
+
+def unreachable(request: httpx.Request, exc: httpx.HTTPError) -> AuthServerUnavailable:
+    return AuthServerUnavailable(detail=f"{request.url}: {exc!r}")
 
 
 def running_loop() -> asyncio.AbstractEventLoop | None:
@@ -36,15 +41,13 @@ class AsyncHttp:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._client: httpx.AsyncClient | None = None
         self._closer: AsyncGenerator[None, None] | None = None
-        self.metadata_lock = anyio.Lock()
-        self.keys_lock = anyio.Lock()
+        self._lock = anyio.Lock()
 
     async def bind(self) -> httpx.AsyncClient:
         loop = running_loop()
         if self._client is None or loop is not self._loop:
             self._loop = loop
-            self.metadata_lock = anyio.Lock()
-            self.keys_lock = anyio.Lock()
+            self._lock = anyio.Lock()
             if self._given is not None:
                 self._client = self._given
             else:
@@ -53,13 +56,20 @@ class AsyncHttp:
                 await self._closer.__anext__()
         return self._client
 
-    async def send(self, request: httpx.Request) -> httpx.Response:
+    async def ask(self, request: httpx.Request) -> httpx.Response | AuthServerUnavailable:
+        """The response to ``request``, or why there is none."""
         client = await self.bind()
         try:
-            response = await client.send(request)
+            return await client.send(request)
         except httpx.HTTPError as exc:
-            raise AuthServerUnavailable(detail=f"{request.url}: {exc!r}") from None
-        return response
+            return unreachable(request, exc)
+
+    @asynccontextmanager
+    async def exclusive(self) -> AsyncIterator[None]:
+        """Held while fetching what all requests share: one such fetch at a time."""
+        await self.bind()  # the lock belongs to the running event loop
+        async with self._lock:
+            yield
 
     async def aclose(self) -> None:
         """Closes the client this class opened (not one the application passed in)."""
@@ -87,8 +97,7 @@ class SyncHttp:
         self._timeout = timeout
         self._client: httpx.Client | None = None
         self._create = threading.Lock()
-        # Reentrant: fetching keys may first fetch the metadata.
-        self.lock = threading.RLock()
+        self._lock = threading.Lock()
 
     def _get(self) -> httpx.Client:
         if self._client is None:
@@ -97,11 +106,16 @@ class SyncHttp:
                     self._client = self._given or httpx.Client(timeout=self._timeout)
         return self._client
 
-    def send(self, request: httpx.Request) -> httpx.Response:
+    def ask(self, request: httpx.Request) -> httpx.Response | AuthServerUnavailable:
+        """The response to ``request``, or why there is none."""
         try:
             return self._get().send(request)
         except httpx.HTTPError as exc:
-            raise AuthServerUnavailable(detail=f"{request.url}: {exc!r}") from None
+            return unreachable(request, exc)
+
+    def exclusive(self) -> threading.Lock:
+        """Held while fetching what all requests share: one such fetch at a time."""
+        return self._lock
 
     def close(self) -> None:
         client, self._client = self._client, None

@@ -8,9 +8,17 @@ turn the resource server into a JWKS-fetching loop against the authorization ser
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable
 
 import jwt
+
+from ._discovery import Metadata, json_object, jwks_request
+from ._errors import AuthServerUnavailable
+from ._flow import Fetch, fetch
+from ._jwt import parse_jwks
+
+log = logging.getLogger("keyturn.resource")
 
 
 class KeySet:
@@ -45,3 +53,21 @@ class KeySet:
     def replace(self, keys: dict[str, jwt.PyJWK]) -> None:
         self._keys = keys
         self._fetched_at = self._monotonic()
+
+    def refresh(self, kid: str, metadata: Metadata) -> Fetch[None]:
+        """Fetches the JWKS for a token naming ``kid``, if that is still wanted: run under the
+        driver's lock, this asks again whether the request before it already fetched. A
+        failed fetch keeps the keys known, unless ``kid`` is not among them."""
+        if not self.wants_refresh(kid):
+            return
+        self.attempt()
+        try:
+            response = yield from fetch(jwks_request(metadata))
+            keys = parse_jwks(json_object(response, "JWKS"))
+        except (AuthServerUnavailable, ValueError) as exc:
+            if self.get(kid) is None:
+                # Cannot tell a good token from a bad one: 503, not 401.
+                raise AuthServerUnavailable(detail=f"JWKS: {exc!r}") from None
+            log.warning("keeping the cached JWKS: refreshing it failed (%r)", exc)
+            return
+        self.replace(keys)

@@ -6,46 +6,26 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Iterable
 from typing import TYPE_CHECKING, Any
+from wsgiref.types import WSGIApplication
 
 from ._errors import AuthError, ErrorStyle
-from ._gate import DEFAULT_QUERY_PARAMETERS, Gate
+from ._gate import DEFAULT_QUERY_PARAMETERS, Guard
 from ._principal import PRINCIPAL_KEY, Principal
 from ._verifier import Verifier
 
 if TYPE_CHECKING:
-    from wsgiref.types import StartResponse, WSGIApplication, WSGIEnvironment
+    from wsgiref.types import StartResponse, WSGIEnvironment
 
 _REASONS = {400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 503: "Service Unavailable"}
 
 
-class KeyturnWSGIMiddleware:
+class KeyturnWSGIMiddleware(Guard[WSGIApplication]):
     """Authenticates every request to a WSGI ``app`` except on public paths; the principal
     is put in ``environ["keyturn.principal"]`` (None on a public path).
 
     Flask: ``app.wsgi_app = KeyturnWSGIMiddleware(app.wsgi_app, verifier, ...)`` and, in a
     view, ``request.environ["keyturn.principal"]``.
     """
-
-    def __init__(
-        self,
-        app: WSGIApplication,
-        verifier: Verifier,
-        *,
-        scopes: Iterable[str] = (),
-        public_paths: Iterable[str] = (),
-        query_parameters: Iterable[str] = DEFAULT_QUERY_PARAMETERS,
-        error_style: ErrorStyle = "rfc6750",
-        realm: str = "api",
-    ) -> None:
-        self.app = app
-        self.verifier = verifier
-        self.gate = Gate(
-            scopes=scopes,
-            public_paths=public_paths,
-            query_parameters=query_parameters,
-            error_style=error_style,
-            realm=realm,
-        )
 
     def __call__(self, environ: WSGIEnvironment, start_response: StartResponse) -> Iterable[bytes]:
         principal: Principal | None = None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from typing import Any
 
@@ -28,6 +29,20 @@ def sqlite_path(database_url: str) -> str | None:
     return None if database in (None, "", ":memory:") else database
 
 
+def create_private_file(path: str) -> None:
+    """Creates the SQLite file, if it does not exist yet, readable by its owner only (like
+    keyturn.secret): it holds password hashes and sealed signing keys. SQLite gives the
+    -wal, -shm and -journal files it creates beside it the database file's permission bits,
+    so they are 0600 too. An existing file is left as it is: its owner chose its mode."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except OSError:
+        # It exists; or its folder is missing or read-only, which SQLite reports when it
+        # opens the file.
+        return
+    os.close(fd)
+
+
 #: PostgreSQL connections each process keeps open; requests run in at most this many
 #: threads at once (keyturn.runtime), so none has to open a connection.
 POSTGRES_POOL_SIZE = 20
@@ -45,10 +60,12 @@ def create_database_engine(database_url: str, **options: Any) -> Engine:
         # (housekeeping, key refresh, CLI).
         return create_engine(url, pool_size=POSTGRES_POOL_SIZE, max_overflow=5, connect_args=connect_args, **options)
 
-    if sqlite_path(url) is None:
+    path = sqlite_path(url)
+    if path is None:
         # One shared connection, or every connection would see its own empty database.
         engine = create_engine(url, poolclass=StaticPool, connect_args={"check_same_thread": False}, **options)
     else:
+        create_private_file(path)
         engine = create_engine(url, connect_args={"check_same_thread": False, "timeout": 10}, **options)
 
     @event.listens_for(engine, "connect")

@@ -25,7 +25,7 @@ from keyturn.core.metadata import (
 from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.runtime import Runtime
 
-from .http import NO_STORE, Message, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
+from .http import NO_STORE, Message, Receive, Request, Scope, Send, error_headers, json_bytes, send_bytes, send_json
 from .observability import Metrics, log_request, now, request_id
 from .pages import create_pages_app
 from .protocol import Blocking, ProtocolEndpoints
@@ -241,20 +241,11 @@ class KeyturnApp:
 
 
 async def send_oauth_error(send: Send, exc: OAuthError) -> None:
-    """The JSON error response of RFC 6749 §5.2 (and RFC 6750 §3 for invalid_token)."""
+    """The JSON error response of RFC 6749 §5.2, with the headers the error calls for
+    (its challenge, Retry-After)."""
     if exc.detail:
         log.info("%s: %s", exc.error, exc.detail)
-    headers = list(NO_STORE)
-    retry_after = getattr(exc, "retry_after", None)
-    if retry_after is not None:
-        headers.append((b"retry-after", str(retry_after).encode("ascii")))
-    if exc.status_code == 401:
-        challenge = b'Basic realm="keyturn"' if getattr(exc, "used_basic", False) else None
-        if exc.error == "invalid_token":
-            challenge = b'Bearer realm="keyturn", error="invalid_token"'
-        if challenge is not None:
-            headers.append((b"www-authenticate", challenge))
-    await send_json(send, exc.status_code, exc.to_dict(), headers)
+    await send_json(send, exc.status_code, exc.to_dict(), [*NO_STORE, *error_headers(exc)])
 
 
 def _describe(metrics: Metrics, runtime: Runtime) -> None:

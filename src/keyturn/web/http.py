@@ -10,7 +10,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable, MutableMapping
 from typing import Any
 
+from keyturn.core.errors import OAuthError
 from keyturn.core.jsontext import compact
+from keyturn.core.redirect_uris import location as url_safe
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -57,6 +59,13 @@ class Request:
         return self._headers.get(name)
 
     @property
+    def client_host(self) -> str:
+        """The caller's address: the peer, or what the server's proxy-header handling
+        (forwarded_allow_ips) put in its place."""
+        client = self.scope.get("client")
+        return str(client[0]) if client else "unknown"
+
+    @property
     def query_string(self) -> bytes:
         query: bytes = self.scope.get("query_string", b"")
         return query
@@ -98,6 +107,19 @@ async def send_bytes(
 
 
 json_bytes = compact
+
+
+def error_headers(error: OAuthError) -> Headers:
+    """The headers an error calls for (``OAuthError.headers``), as ASGI wants them."""
+    return [(name.lower().encode("ascii"), value.encode("ascii")) for name, value in error.headers()]
+
+
+def location(url: str) -> bytes:
+    """The value of a Location header; every redirect the server answers is built here.
+    Whatever is not URL-safe is percent-encoded: a raw space or non-ASCII byte in a
+    header makes the HTTP server drop the connection, and the user, with a code already
+    issued, would never reach the client."""
+    return url_safe(url).encode("ascii")
 
 
 async def send_json(send: Send, status: int, payload: Any, extra_headers: Iterable[tuple[bytes, bytes]] = ()) -> None:

@@ -14,30 +14,30 @@ import anyio
 from jinja2 import Environment, PackageLoader, select_autoescape
 from starlette.applications import Starlette
 from starlette.requests import Request, cookie_parser
-from starlette.responses import HTMLResponse, RedirectResponse, Response
+from starlette.responses import HTMLResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from keyturn.core import authorize
 from keyturn.core.accounts import AccountError, normalise_email
 from keyturn.core.context import Context
+from keyturn.core.login_throttle import DEVICE_COOKIE, Attempt, LoginThrottle
 from keyturn.core.passwords import dummy_hash, verify_password
 from keyturn.core.ports import StoreUnavailable
 from keyturn.core.service import Flow
 
 from . import http
+from .csp import form_action_to, page_csp
 from .observability import Metrics
 from .protocol import Blocking
-from .sessions import SESSION_COOKIE, Sessions
+from .sessions import Sessions
 
 log = logging.getLogger("keyturn.web")
 
-#: Pages: no framing, no referrer, styles from this origin only, no scripts at all.
+#: Pages: no framing, no referrer, and the policy of csp.page_csp.
 PAGE_HEADERS = {
     "x-frame-options": "DENY",
-    "content-security-policy": (
-        "default-src 'none'; style-src 'self'; img-src 'self' data:; frame-ancestors 'none'; base-uri 'none'"
-    ),
+    "content-security-policy": page_csp(),
     "referrer-policy": "no-referrer",
     "x-content-type-options": "nosniff",
     "cache-control": "no-store",
@@ -64,6 +64,11 @@ class SecurityHeaders:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+def redirect(url: str, status: int = 303) -> Response:
+    """A redirect from a page (the Location built by ``http.location``)."""
+    return Response(status_code=status, headers={"location": http.location(url).decode("ascii")})
 
 
 def safe_next(target: str | None, default: str = "/account") -> str:
@@ -103,6 +108,7 @@ class Pages:
         self.metrics = metrics
         self.client_changed = client_changed or ctx.clients.invalidate
         self.sessions = Sessions(ctx)
+        self.throttle = LoginThrottle(ctx)
         self.templates = Environment(
             loader=PackageLoader("keyturn.web", "templates"), autoescape=select_autoescape(), auto_reload=False
         )
@@ -121,10 +127,10 @@ class Pages:
         account = await self.blocking(self.sessions.account, request)
         target = safe_next(request.query_params.get("next"))
         if account is not None:
-            return RedirectResponse(target, status_code=303)
-        return self._login_page(request, target)
+            return redirect(target)
+        return await self._login_page(request, target)
 
-    def _login_page(
+    async def _login_page(
         self, request: Request, target: str, *, error: str = "", email: str = "", status: int = 200
     ) -> Response:
         binding, new = self.sessions.csrf_binding(request)
@@ -133,7 +139,26 @@ class Pages:
         )
         if new:
             self.sessions.set_pre_session(response, binding)
+        form_action = await self.blocking(self._login_form_action, target)
+        response.headers["content-security-policy"] = page_csp(form_action)
         return response
+
+    def _login_form_action(self, target: str) -> str:
+        """The login form's form-action. A sign-in that continues an authorization request
+        is answered 303 to /oauth/authorize, which, with consent remembered (or on an error
+        for the client), answers 302 to the client's redirect URI; Chromium checks every
+        redirect of a form's navigation against form-action, so that request's validated
+        redirect URI's origin is allowed too."""
+        parts = urlsplit(target)
+        if parts.path != "/oauth/authorize":
+            return "'self'"
+        try:
+            redirect_uri = authorize.validate(self.ctx, parse_qs(parts.query, keep_blank_values=True)).redirect_uri
+        except authorize.InvalidClientRequest:
+            return "'self'"  # answered with an error page, here
+        except authorize.AuthorizeError as exc:
+            redirect_uri = exc.redirect_uri
+        return form_action_to(redirect_uri)
 
     def _audit(self, kind: str, account_id: int | None, detail: dict[str, Any]) -> None:
         self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account_id, detail=detail)
@@ -145,27 +170,13 @@ class Pages:
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.error_page("Please try again", "This form expired. Go back, reload the page and sign in again.")
         address = request.client.host if request.client else "unknown"
-        # RFC 6749 §10.10: guessing must be made hard. Failures are counted per account and
-        # per address in 15-minute windows (across nodes with Redis); when a window ends,
-        # the owner can sign in again: no lock-out for good.
-        settings = self.ctx.settings
-        keys = [
-            ("login_account:" + email.casefold(), settings.login_failures_per_account),
-            ("login_address:" + address, settings.login_failures_per_address),
-        ]
-        keys = [(key, limit) for key, limit in keys if limit > 0]
-        limiter = self.ctx.limiter
-        waits = [w for key, limit in keys if (w := await self.blocking(limiter.peek, key, limit, 900)) is not None]
-        if waits:
-            wait = max(waits)
+        # RFC 6749 §10.10: guessing must be made hard, without letting anyone lock the
+        # owner out (see keyturn.core.login_throttle). The attempt is counted before the
+        # password hash runs, and given back if it succeeds.
+        attempt = await self.blocking(self.throttle.begin, email, address, request.cookies.get(DEVICE_COOKIE))
+        if not isinstance(attempt, Attempt):
             self.metrics.inc("keyturn_rate_limited_total", (("limit", "login"),))
-            response = self.error_page(
-                "Too many attempts",
-                f"Too many failed sign-ins. Try again in {(wait + 59) // 60} minute(s).",
-                status=429,
-            )
-            response.headers["retry-after"] = str(wait)
-            return response
+            return self._too_many_attempts(attempt)
 
         account = None
         with contextlib.suppress(AccountError):  # not an email address: no such account
@@ -175,29 +186,46 @@ class Pages:
         ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
         if not ok or stored_hash is None or account is None:
             self.metrics.inc("keyturn_login_failures_total")
-            for key, limit in keys:
-                await self.blocking(limiter.hit, key, limit, 900)
             await self.blocking(self._audit, "login.failed", None, {"address": address})
             # One generic message: it does not tell whether the email exists.
             # 400, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2),
             # and this is a form that was not accepted.
-            return self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
+            return await self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
-        redirect = RedirectResponse(target, status_code=303)
-        await self.blocking(self.sessions.start, request, redirect, account)
+        await self.blocking(self.throttle.succeeded, attempt)
+        signed_in = redirect(target)
+        await self.blocking(self.sessions.start, request, signed_in, account)
+        device = self.throttle.device_cookie(email)
+        if device is not None:
+            # Only the sign-in form needs it: sent to /login alone, never to scripts.
+            signed_in.set_cookie(
+                DEVICE_COOKIE,
+                device,
+                max_age=self.ctx.settings.login_device_cookie_ttl,
+                path="/login",
+                secure=self.sessions.secure,
+                httponly=True,
+                samesite="strict",
+            )
         await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
-        return redirect
+        return signed_in
+
+    def _too_many_attempts(self, wait: int) -> Response:
+        when = f"{wait} second(s)" if wait < 120 else f"{(wait + 59) // 60} minute(s)"
+        response = self.error_page("Too many attempts", f"Too many failed sign-ins. Try again in {when}.", status=429)
+        response.headers["retry-after"] = str(wait)
+        return response
 
     async def logout(self, request: Request) -> Response:
         if request.method == "GET":
             account = await self.blocking(self.sessions.account, request)
             if account is None:
-                return RedirectResponse("/login", status_code=303)
+                return redirect("/login")
             return self.render("logout.html", email=account.email, csrf=self._csrf(request))
         form = await read_form(request)
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.error_page("Please try again", "This form expired. Reload the page and sign out again.")
-        response = RedirectResponse("/login", status_code=303)
+        response = redirect("/login")
         await self.blocking(self.sessions.end, request, response)
         return response
 
@@ -213,7 +241,7 @@ class Pages:
         redirect on bare ASGI, without the page machinery, and returns True; returns
         False, having changed nothing, for everything else (login, consent, errors),
         which the page handlers below answer."""
-        cookie = _cookie(request.header(b"cookie"), SESSION_COOKIE)
+        cookie = _cookie(request.header(b"cookie"), self.sessions.session_cookie)
         query = request.query_string
         if not cookie or not query.isascii():
             return False
@@ -221,7 +249,7 @@ class Pages:
         location = await self.blocking.flow(self._approve_silently(params, cookie))
         if location is None:
             return False
-        headers = [(b"location", location.encode("utf-8")), (b"content-length", b"0"), *_PAGE_HEADERS]
+        headers = [(b"location", http.location(location)), (b"content-length", b"0"), *_PAGE_HEADERS]
         await send({"type": "http.response.start", "status": 302, "headers": headers})
         await send({"type": "http.response.body", "body": b""})
         return True
@@ -257,7 +285,7 @@ class Pages:
         account = await self.blocking(self.sessions.account, request)
         if account is None:
             query = urlencode(auth.as_params())
-            return RedirectResponse("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""), status_code=303)
+            return redirect("/login?next=" + quote(f"/oauth/authorize?{query}", safe=""))
 
         if consent_form is None:
             location = await self.blocking.flow(authorize.approve_if_consented(self.ctx, auth, account.id))
@@ -281,7 +309,7 @@ class Pages:
         catalogue = self.ctx.settings.scopes
         required = set(auth.client.required_scopes)
         scopes = [{"name": s, "description": catalogue.get(s, s), "required": s in required} for s in auth.scopes]
-        return self.render(
+        response = self.render(
             "consent.html",
             client=auth.client,
             scopes=scopes,
@@ -290,11 +318,16 @@ class Pages:
             csrf=self._csrf(request),
             implicit=auth.response_type == "token",
         )
+        # The form posts to /oauth/authorize, which answers with a 303 to the client's
+        # redirect URI; Chromium applies form-action to that redirect too (CSP3 §6.4.1
+        # "form-action"), so this page alone also allows the redirect URI's origin.
+        response.headers["content-security-policy"] = page_csp(form_action_to(auth.redirect_uri))
+        return response
 
     @staticmethod
     def _redirect(location: str, after_post: bool) -> Response:
         # 303 turns the consent POST into a GET at the client; a GET is answered with 302.
-        return RedirectResponse(location, status_code=303 if after_post else 302)
+        return redirect(location, 303 if after_post else 302)
 
     async def unavailable(self, request: Request, exc: Exception) -> Response:
         log.error("database unavailable on %s: %s", request.url.path, exc)

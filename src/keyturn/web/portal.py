@@ -1,4 +1,4 @@
-"""The developer portal: sign-up, profile, API keys, OAuth clients ("Create New Client"),
+"""The developer portal: sign-up (see signup.py), profile, API keys, OAuth clients ("Create New Client"),
 Sinch-style access keys and connected apps. Every page needs a signed-in user, every form
 a CSRF token, and every record is looked up within the user's own: another user's id is
 answered as if it did not exist."""
@@ -9,19 +9,18 @@ from collections.abc import Awaitable, Callable
 from dataclasses import replace
 from typing import Any
 
-import anyio
 from starlette.requests import Request
-from starlette.responses import RedirectResponse, Response
+from starlette.responses import Response
 from starlette.routing import Route
 
-from keyturn.core.accounts import AccountError, create_account
 from keyturn.core.credentials import Kind, new_secret
 from keyturn.core.models import Account, ApiKey, Client, ClientKind, GrantType
 from keyturn.core.redirect_uris import redirect_uri_problem
 from keyturn.core.registration import RegistrationError, issue_api_key, register_client
 from keyturn.core.scopes import scope_problem
 
-from .pages import Pages, first, read_form
+from .pages import Pages, first, read_form, redirect
+from .signup import Signup
 
 Form = dict[str, list[str]]
 _DAY = 86_400
@@ -41,8 +40,7 @@ class Portal:
     def routes(self) -> list[Route]:
         get, post = ["GET"], ["POST"]
         return [
-            Route("/signup", self.signup_form, methods=get),
-            Route("/signup", self.signup, methods=post),
+            *Signup(self.pages).routes(),
             Route("/account", self.page(self.profile), methods=get),
             Route("/account/api-keys", self.page(self.api_keys), methods=get),
             Route("/account/api-keys", self.form(self.create_api_key), methods=post),
@@ -69,7 +67,7 @@ class Portal:
         async def endpoint(request: Request) -> Response:
             account = await self.blocking(self.pages.sessions.account, request)
             if account is None:
-                return RedirectResponse(f"/login?next={request.url.path}", status_code=303)
+                return redirect(f"/login?next={request.url.path}")
             try:
                 return await handler(request, account)
             except NotFound:
@@ -113,40 +111,7 @@ class Portal:
         """A client changed or went away: every node stops using its cached copy."""
         self.pages.client_changed(client_id)
 
-    # ---- sign-up and profile ----
-
-    async def signup_form(self, request: Request) -> Response:
-        binding, new = self.pages.sessions.csrf_binding(request)
-        response = self.pages.render("signup.html", csrf=self.pages.sessions.csrf_token(binding), values={})
-        if new:
-            self.pages.sessions.set_pre_session(response, binding)
-        return response
-
-    async def signup(self, request: Request) -> Response:
-        form = await read_form(request)
-        binding, _ = self.pages.sessions.csrf_binding(request)
-        if not self.pages.sessions.csrf_valid(request, first(form, "csrf")):
-            return self.pages.error_page("Please try again", "This form expired. Reload the page and sign up again.")
-        values = {name: first(form, name).strip() for name in ("email", "company", "alias", "name")}
-        try:
-            account = await anyio.to_thread.run_sync(
-                lambda: create_account(
-                    self.ctx.store,
-                    self.ctx.clock,
-                    email=values["email"],
-                    password=first(form, "password"),
-                    name=values["name"],
-                    company=values["company"],
-                    alias=values["alias"],
-                )
-            )
-        except AccountError as exc:
-            return self.pages.render(
-                "signup.html", 400, csrf=self.pages.sessions.csrf_token(binding), values=values, error=str(exc)
-            )
-        response = RedirectResponse("/account", status_code=303)
-        await self.blocking(self.pages.sessions.start, request, response, account)
-        return response
+    # ---- profile ----
 
     async def profile(self, request: Request, account: Account) -> Response:
         return self.render("portal/profile.html", request, account)
@@ -190,7 +155,7 @@ class Portal:
         if not revoked:
             raise NotFound
         await self.blocking(self._audit, "api_key.revoked", account, None, key_id=key_id)
-        return RedirectResponse("/account/api-keys", status_code=303)
+        return redirect("/account/api-keys")
 
     async def regenerate_api_key(self, request: Request, account: Account, form: Form) -> Response:
         """A new key with the old one's name and scopes; the old one stops working."""
@@ -280,7 +245,7 @@ class Portal:
         await self.blocking(self.ctx.store.update_client, updated)
         self._changed(client.client_id)
         await self.blocking(self._audit, "client.updated", account, client.client_id)
-        return RedirectResponse(f"/account/clients/{client.client_id}", status_code=303)
+        return redirect(f"/account/clients/{client.client_id}")
 
     async def regenerate_secret(self, request: Request, account: Account, form: Form) -> Response:
         client = await self.blocking(
@@ -305,7 +270,7 @@ class Portal:
         await self.blocking(self.ctx.store.delete_client, client.client_id)
         self._changed(client.client_id)
         await self.blocking(self._audit, "client.deleted", account, client.client_id)
-        return RedirectResponse("/account/clients", status_code=303)
+        return redirect("/account/clients")
 
     # ---- access keys (Sinch style: Key ID + Key Secret for client credentials) ----
 
@@ -341,7 +306,7 @@ class Portal:
         await self.blocking(self.ctx.store.delete_client, key.client_id)
         self._changed(key.client_id)
         await self.blocking(self._audit, "access_key.deleted", account, key.client_id)
-        return RedirectResponse("/account/access-keys", status_code=303)
+        return redirect("/account/access-keys")
 
     # ---- connected apps ----
 
@@ -375,7 +340,7 @@ class Portal:
 
         if not await self.blocking(revoke):
             raise NotFound
-        return RedirectResponse("/account/apps", status_code=303)
+        return redirect("/account/apps")
 
 
 def form_values(form: Form) -> dict[str, str]:

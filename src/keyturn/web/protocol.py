@@ -13,7 +13,7 @@ from urllib.parse import parse_qsl
 from keyturn.core import introspection, revocation, token_endpoint
 from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
-from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited
+from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLimited, bearer_challenge
 from keyturn.core.models import Account
 from keyturn.core.params import Params, parse_form
 from keyturn.core.principals import Principal, resolve
@@ -21,7 +21,18 @@ from keyturn.core.service import Done, Flow, advance, failed
 from keyturn.core.unit_of_work import UnitOfWork
 from keyturn.runtime import Threads
 
-from .http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
+from .http import (
+    NO_STORE,
+    BodyTooLarge,
+    Receive,
+    Request,
+    Send,
+    error_headers,
+    json_bytes,
+    read_body,
+    send_bytes,
+    send_json,
+)
 from .observability import Metrics
 
 log = logging.getLogger("keyturn.web")
@@ -84,19 +95,25 @@ class ProtocolEndpoints:
 
     async def token(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        body = await self.blocking.flow(token_endpoint.token(self.ctx, request.header(b"authorization"), params))
+        body = await self.blocking.flow(
+            token_endpoint.token(self.ctx, request.header(b"authorization"), params, request.client_host)
+        )
         self.metrics.inc("keyturn_tokens_issued_total", (("grant", params["grant_type"]),))
         # RFC 6749 §5.1: Cache-Control: no-store and Pragma: no-cache.
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
 
     async def introspect(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        body = await self.blocking(introspection.introspect, self.ctx, request.header(b"authorization"), params)
+        body = await self.blocking(
+            introspection.introspect, self.ctx, request.header(b"authorization"), params, request.client_host
+        )
         await send_bytes(send, 200, json_bytes(body), _JSON, NO_STORE)
 
     async def revoke(self, request: Request, receive: Receive, send: Send) -> None:
         params = await read_form(request, receive, self.limit)
-        await self.blocking.flow(revocation.revoke(self.ctx, request.header(b"authorization"), params))
+        await self.blocking.flow(
+            revocation.revoke(self.ctx, request.header(b"authorization"), params, request.client_host)
+        )
         # RFC 7009 §2.2: "The content of the response body is ignored by the client".
         await send_bytes(send, 200, b"", None, NO_STORE)
 
@@ -164,24 +181,24 @@ class _NoCredential(InvalidToken):
 
     default_description = "This endpoint needs an access token or an API key."
 
+    def challenge(self) -> str:
+        return bearer_challenge(None)
+
 
 async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
     """A protected resource's error (RFC 6750 §3), or the OnlineSIM body."""
     if isinstance(exc, RateLimited):
-        headers = [(b"retry-after", str(exc.retry_after).encode("ascii")), *NO_STORE]
-        await send_json(send, 429, exc.to_dict(), headers)
+        await send_json(send, 429, exc.to_dict(), [*error_headers(exc), *NO_STORE])
         return
     if exc.detail:
         log.info("%s: %s", exc.error, exc.detail)
     body: dict[str, str] = exc.to_dict()
     if isinstance(exc, _NoCredential):
         # RFC 6750 §3.1: no error code when the request carried no credential at all.
-        challenge = b'Bearer realm="keyturn"'
         body = {"error_description": exc.description}
-    else:
-        description = exc.description.replace('"', "'")
-        challenge = f'Bearer realm="keyturn", error="{exc.error}", error_description="{description}"'.encode()
-    headers = [(b"www-authenticate", challenge), *NO_STORE]
+    # RFC 6750 §3: every error of a protected resource carries the Bearer challenge.
+    challenge = exc.challenge() or bearer_challenge(exc)
+    headers = [(b"www-authenticate", challenge.encode("ascii")), *NO_STORE]
     if style == "onlinesim":
         await send_json(send, exc.status_code, {"response": "ERROR_WRONG_KEY"}, headers)
         return

@@ -1,9 +1,10 @@
 """Browser sessions and CSRF tokens for the server-rendered pages.
 
 The session cookie carries 256 random bits; the database keeps only their keyed digest.
-It is HttpOnly, SameSite=Lax, Secure under an https issuer, and replaced at every login
-(no session fixation). A CSRF token is the keyed digest of the cookie it is bound to:
-the session cookie once signed in, a pre-session cookie on the login page.
+It is HttpOnly, SameSite=Lax, Secure under an https issuer or in production, and replaced
+at every login (no session fixation); in production its name, and the pre-session
+cookie's, carry the ``__Host-`` prefix. A CSRF token is the keyed digest of the cookie it
+is bound to: the session cookie once signed in, a pre-session cookie on the login page.
 """
 
 from __future__ import annotations
@@ -19,13 +20,22 @@ from keyturn.core.models import Account, Consent, Session
 
 SESSION_COOKIE = "kt_session"
 PRE_SESSION_COOKIE = "kt_pre"
+#: RFC 6265bis §4.1.3.2: a browser stores a "__Host-" cookie only if it is Secure, has
+#: Path=/ and no Domain, and was set from a secure origin: no sibling subdomain and no
+#: plain-http page can set or shadow it. http://127.0.0.1 in development cannot set Secure
+#: cookies, so there the names stay plain.
+HOST_PREFIX = "__Host-"
 _PRE_SESSION_TTL = 3600
 
 
 class Sessions:
     def __init__(self, ctx: Context) -> None:
         self.ctx = ctx
-        self.secure = ctx.settings.issuer.startswith("https://")
+        production = ctx.settings.production
+        self.secure = production or ctx.settings.issuer.startswith("https://")
+        prefix = HOST_PREFIX if production else ""
+        self.session_cookie = prefix + SESSION_COOKIE
+        self.pre_session_cookie = prefix + PRE_SESSION_COOKIE
 
     def _digest(self, purpose: str, value: str) -> bytes:
         return self.ctx.hasher.digest(f"{purpose}:{value}")
@@ -34,7 +44,7 @@ class Sessions:
 
     def account(self, request: Request) -> Account | None:
         """The signed-in account, or None (blocking: call through Blocking)."""
-        return self.account_of(request.cookies.get(SESSION_COOKIE))
+        return self.account_of(request.cookies.get(self.session_cookie))
 
     def account_of(self, value: str | None) -> Account | None:
         """The account signed in with this session cookie value, or None (blocking)."""
@@ -62,15 +72,15 @@ class Sessions:
         now = self.ctx.clock.now()
         ttl = self.ctx.settings.session_ttl
         self.ctx.store.create_session(Session(self._digest("session", value), account.id, now, now + ttl))
-        self._set(response, SESSION_COOKIE, value, ttl)
-        response.delete_cookie(PRE_SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
+        self._set(response, self.session_cookie, value, ttl)
+        response.delete_cookie(self.pre_session_cookie, path="/", secure=self.secure, httponly=True, samesite="lax")
 
     def end(self, request: Request, response: Response) -> None:
         self._forget(request)
-        response.delete_cookie(SESSION_COOKIE, path="/", secure=self.secure, httponly=True, samesite="lax")
+        response.delete_cookie(self.session_cookie, path="/", secure=self.secure, httponly=True, samesite="lax")
 
     def _forget(self, request: Request) -> None:
-        value = request.cookies.get(SESSION_COOKIE)
+        value = request.cookies.get(self.session_cookie)
         if value:
             self.ctx.store.delete_session(self._digest("session", value))
 
@@ -82,19 +92,19 @@ class Sessions:
     def csrf_binding(self, request: Request) -> tuple[str, bool]:
         """The cookie value a CSRF token is bound to, and whether it is a new pre-session
         value that the response must set (see ``set_pre_session``)."""
-        value = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_SESSION_COOKIE)
+        value = request.cookies.get(self.session_cookie) or request.cookies.get(self.pre_session_cookie)
         if value:
             return value, False
         return secrets.token_urlsafe(32), True
 
     def set_pre_session(self, response: Response, value: str) -> None:
-        self._set(response, PRE_SESSION_COOKIE, value, _PRE_SESSION_TTL)
+        self._set(response, self.pre_session_cookie, value, _PRE_SESSION_TTL)
 
     def csrf_token(self, binding: str) -> str:
         return self._digest("csrf", binding).hex()
 
     def csrf_valid(self, request: Request, presented: str | None) -> bool:
-        value = request.cookies.get(SESSION_COOKIE) or request.cookies.get(PRE_SESSION_COOKIE)
+        value = request.cookies.get(self.session_cookie) or request.cookies.get(self.pre_session_cookie)
         if not value or not presented:
             return False
         return hmac.compare_digest(self.csrf_token(value), presented)

@@ -17,7 +17,7 @@ from ..errors import InvalidGrant, InvalidScope, UnauthorizedClient
 from ..issuing import audit_issuance, find_issued, mint
 from ..models import Client, GrantType, Token, TokenKind
 from ..params import Params, require
-from ..scopes import parse_scope
+from ..scopes import parse_scope, scope_allowed, scope_name
 from ..unit_of_work import UnitOfWork
 
 log = logging.getLogger("keyturn.grants")
@@ -44,14 +44,25 @@ def refresh_token(ctx: Context, unit: UnitOfWork, client: Client, params: Params
     if token.rotated_at is not None:
         return _reused(ctx, unit, client, token, presented, now)
 
-    scopes = token.scopes
+    catalogue = ctx.settings.scopes
+    # The client's registration may have been narrowed since the user consented: what
+    # it may no longer have is not handed out again.
+    still_granted = tuple(s for s in token.scopes if scope_allowed(s, client.scopes, catalogue))
+    scopes = still_granted
     if "scope" in params:
         scopes = parse_scope(params["scope"])
         # RFC 6749 §6: "The requested scope MUST NOT include any scope not originally
         # granted by the resource owner".
         extra = [s for s in scopes if s not in token.scopes]
         if extra:
-            raise InvalidScope(f"The scope {extra[0]!r} was not granted originally.")
+            raise InvalidScope(f"The request names {scope_name(extra[0], catalogue)} that was not granted originally.")
+        withdrawn = [s for s in scopes if s not in still_granted]
+        if withdrawn:
+            raise InvalidScope(f"The client may no longer have {scope_name(withdrawn[0], catalogue)}.")
+    if token.scopes and not scopes:
+        # Nothing the user granted is left: no token without a scope (the client asks anew).
+        # A grant that never had a scope (none asked, no defaults) refreshes as it was.
+        raise InvalidScope("None of the scopes granted is still allowed for this client.")
 
     issued, records = mint(
         ctx,
@@ -60,7 +71,9 @@ def refresh_token(ctx: Context, unit: UnitOfWork, client: Client, params: Params
         scopes=scopes,
         grant_id=token.grant_id,
         with_refresh=True,
-        refresh_scopes=token.scopes,
+        # RFC 6749 §6: the new refresh token keeps the scope of the grant, as far as the
+        # client may still have it.
+        refresh_scopes=still_granted,
         parent_hash=token.token_hash,
     )
     response = issued.response()
