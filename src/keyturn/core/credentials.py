@@ -12,8 +12,8 @@ exception, as they are written thousands of times a second into tables that grow
 millions of rows: their body starts with the time they were issued (6 bytes,
 milliseconds; 208 random bits follow), and they are stored under that time followed by 26 bytes of the keyed hash
 (:meth:`Hasher.token_key`). New tokens then append to the primary key's index instead
-of landing on a random page of it: on SQLite, half the cost of a commit, and a third
-with a million rows stored (measured). The time is no secret (introspection tells it).
+of landing on a random page of it (bench/RESULTS.md). The time is no secret
+(introspection tells it).
 """
 
 from __future__ import annotations

@@ -54,9 +54,8 @@ def audit_issuance(ctx: Context, unit: UnitOfWork, client: Client, account_id: i
 def new_grant_id() -> str:
     """A new token family's id: the time in milliseconds, this process's random prefix,
     and a counter. Time first, so that new families append to the grant_id index rather
-    than land on a random page of it (on SQLite a third of the cost of writing a token,
-    measured); prefix and counter make it unique without a system call per id. Not a
-    secret: it appears in audit events."""
+    than land on a random page of it (bench/RESULTS.md); prefix and counter make it
+    unique without a system call per id. Not a secret: it appears in audit events."""
     return f"{time.time_ns() // 1_000_000:012x}{_grant_prefix}{next(_grant_sequence) & 0xFFFFFFFF:08x}"
 
 

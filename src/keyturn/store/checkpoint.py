@@ -4,8 +4,7 @@ In WAL mode every commit appends pages to the write-ahead log, and a *checkpoint
 them back into the database file. By default SQLite checkpoints on the connection whose
 commit took the log to 1,000 pages: milliseconds of copying and two fsyncs. On a server
 that connection is the event loop's, and every request in flight waits for it; those
-waits were the slowest 1-2 % of writing requests (benchmark, refresh at 5,400 req/s: p99
-18.1 ms with them, 14.2 ms without; the code flow 20.1 ms against 11.5).
+waits were the slowest writing requests (bench/RESULTS.md).
 
 So a thread of its own copies the log (a PASSIVE checkpoint: it never blocks a writer, and
 the sqlite3 module lets go of the GIL meanwhile). That alone would never let the log start
@@ -13,9 +12,8 @@ over: SQLite reuses the log from its beginning only when a writer starts a trans
 finds every page of the log copied, and with commits arriving all the time some always
 arrived during the copy. So once the log is long enough, the thread copies again what
 arrived meanwhile, until that is only a few milliseconds' worth, and the event loop
-copies what is left just before its next write transaction (measured: 30 µs at the
-median, under 2 ms at most, against a whole log's copy before). That transaction then
-starts the log over.
+copies what is left just before its next write transaction (a small part of a whole
+log's copy). That transaction then starts the log over.
 
 The log is bounded either way: at RESTART_PAGES by this, and, if the thread falls behind
 or stops, at BACKSTOP_PAGES by SQLite's own checkpoint on commit.
@@ -38,7 +36,7 @@ RESTART_PAGES = 1000
 #: only if the thread falls behind (SQLite's default is 1,000).
 BACKSTOP_PAGES = 4000
 #: The thread copies at most this often: each copy costs two fsyncs, and competes with
-#: the event loop for the CPU (copies of 100 ms of commits raised p99, measured).
+#: the event loop for the CPU (copies of many more commits at once raised the tail).
 INTERVAL = 0.02
 #: Passes the thread makes before the log starts over, and what it leaves to the writer.
 MAX_PASSES = 4

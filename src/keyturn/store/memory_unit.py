@@ -2,24 +2,44 @@
 
 Writes are queued and applied by ``commit``, all together under the store's lock, in
 the group commit's order: the claim, then the inserts, then the other changes. A unit
-whose claim is lost applies nothing. It works on the state of its MemoryStore directly.
+whose claim is lost applies nothing. It works on the state of its store (a MemoryStore)
+directly.
 """
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from keyturn.core.models import AuthorizationCode, Consent, Token
 from keyturn.core.ports import Conflict
 
-if TYPE_CHECKING:
-    from .memory import MemoryStore
+
+class _State(Protocol):
+    """What a unit works on: the MemoryStore's tables, lock and audit log."""
+
+    _lock: threading.RLock
+    _codes: dict[bytes, AuthorizationCode]
+    _tokens: dict[bytes, Token]
+    _consents: dict[tuple[int, str], Consent]
+
+    def _revoke_where(self, match: Any, now: int) -> int: ...
+
+    def record(
+        self,
+        kind: str,
+        now: int,
+        *,
+        account_id: int | None = None,
+        client_id: str | None = None,
+        detail: Mapping[str, Any] | None = None,
+    ) -> None: ...
 
 
 class MemoryUnit:
-    def __init__(self, store: MemoryStore) -> None:
+    def __init__(self, store: _State) -> None:
         self._store = store
         self._claim: Callable[[], bool] | None = None
         self._tokens: list[Token] = []

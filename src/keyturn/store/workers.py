@@ -2,9 +2,9 @@
 
 ``loop.run_in_executor`` goes through a ``concurrent.futures.Future``: a condition
 variable taken by every state change and read, and a second future chained to it on
-the loop. On PostgreSQL every request makes this trip once, and it cost a fifth of the
-event loop's CPU on the code flow. Here a worker settles the loop's own future
-directly, with one ``call_soon_threadsafe``.
+the loop. On PostgreSQL every request makes this trip once, and it cost the event loop
+dearly (bench/RESULTS.md). Here a worker settles the loop's own future directly, with
+one ``call_soon_threadsafe``.
 """
 
 from __future__ import annotations

@@ -273,10 +273,9 @@ def create_app(runtime: Runtime, *, freeze_heap: bool = False) -> KeyturnApp:
 
 
 def _freeze_heap() -> None:
-    """Moves what start-up built (modules, classes, settings, caches: ~66,000 objects)
-    out of the cyclic garbage collector's reach. A full collection walks every tracked
-    object; with these, it stalled the event loop 10-20 ms twice a second under load, and
-    every request in flight waited (p99 26.9 -> 16.9 ms on client credentials, measured
-    in bench/). What start-up built lives as long as the process anyway."""
+    """Moves what start-up built (modules, classes, settings, caches) out of the cyclic
+    garbage collector's reach. A full collection walks every tracked object; with these,
+    it stalled the event loop under load, and every request in flight waited
+    (bench/RESULTS.md). What start-up built lives as long as the process anyway."""
     gc.collect()
     gc.freeze()

@@ -142,9 +142,9 @@ def log_request(
     request_id_value: str, method: str, path: str, status: int, seconds: float, address: str | None
 ) -> None:
     """The access log line, in the same JSON shape as the other log lines. It runs on
-    every request, so it skips the logging machinery's record, formatter and handler (a
-    sixth of a token request's time, measured), and the lines of one turn of the event
-    loop go to stderr in one write."""
+    every request, so it skips the logging machinery's record, formatter and handler
+    (bench/RESULTS.md), and the lines of one turn of the event loop go to stderr in one
+    write."""
     if not _ACCESS.isEnabledFor(logging.INFO):
         return
     # The path only: query strings may carry API keys. The request id is a checked token.
