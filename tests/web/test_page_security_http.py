@@ -17,7 +17,7 @@ from keyturn.core.models import Account
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.web.app import create_app
-from keyturn.web.csp import csp_source
+from keyturn.web.pages.csp import csp_source
 
 from .test_authorize_http import (
     CATALOGUE,

@@ -13,7 +13,7 @@ from starlette.routing import Route
 
 from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
 
-from .pages import Pages, first, read_form, redirect
+from .base import Pages, first, read_form, redirect
 
 _HOUR = 3600
 
