@@ -80,6 +80,18 @@ def test_a_successful_sign_in_gives_its_slot_back(browsers: Browsers, runtime: R
     assert fail(browser).status_code == 429
 
 
+def test_ipv6_addresses_of_one_64_prefix_share_their_limits(
+    browsers: Browsers, runtime: Runtime, user: Account
+) -> None:
+    runtime.ctx.settings = runtime.settings.with_overrides(login_failures_before_account_slowdown=0)
+    # A new address of the same /64 for every guess: still one source.
+    statuses = [fail(browsers(f"2001:db8:1:2::{i:x}")).status_code for i in range(1, 8)]
+    assert statuses == [400] * 5 + [429] * 2
+    # The owner, from another /64, signs in.
+    owner = browsers("2001:db8:1:3::1")
+    assert post_login(owner, login_page(owner), EMAIL, PASSWORD).status_code == 303
+
+
 def test_the_account_slow_down_spaces_out_attempts_from_addresses_that_failed(
     browsers: Browsers, clock: FrozenClock, user: Account
 ) -> None:
@@ -242,6 +254,20 @@ def test_wrong_secrets_for_a_confidential_client_refuse_only_the_guessing_addres
     assert [client_credentials(real, service) for _ in range(6)] == [200] * 5 + [429]
     clock.advance(60)
     assert client_credentials(attacker, service) == 200
+
+
+def test_client_authentication_failures_count_per_ipv6_64_prefix(
+    browsers: Browsers, runtime: Runtime, developer: Account
+) -> None:
+    runtime.ctx.settings = runtime.settings.with_overrides(client_auth_failures_per_client_and_address=3)
+    service = register(runtime, developer, name="Service", grant_types=["client_credentials"], redirect_uris=[])
+    guess = {"authorization": basic(service.id, "kt_cs_guess")}
+    statuses = [
+        browsers(f"2001:db8:1:2::{i:x}").post("/oauth/token", data={"grant_type": "client_credentials"}, headers=guess)
+        for i in range(1, 6)
+    ]
+    assert [r.status_code for r in statuses] == [401, 401, 401, 429, 429]
+    assert client_credentials(browsers("2001:db8:1:3::1"), service) == 200
 
 
 def client_credentials(browser: TestClient, service: Registered) -> int:
