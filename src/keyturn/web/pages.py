@@ -374,7 +374,11 @@ def create_pages_app(
         *Portal(pages).routes(),
     ]
     handlers = {404: _not_found, StoreUnavailable: pages.unavailable}
-    return pages, SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    # Starlette would answer "/login/" with a redirect to the URL the Host header names;
+    # every Location is built by web.http.location from the server's own URLs.
+    app.router.redirect_slashes = False
+    return pages, SecurityHeaders(app)
 
 
 async def _not_found(request: Request, exc: Exception) -> Response:
