@@ -41,7 +41,11 @@ def create_pages_app(
         Route("/static/keyturn.css", pages.stylesheet, methods=["GET"]),
     ]
     handlers = {404: _not_found, StoreUnavailable: pages.unavailable}
-    return authorization, SecurityHeaders(Starlette(routes=routes, exception_handlers=handlers))
+    app = Starlette(routes=routes, exception_handlers=handlers)
+    # Starlette would answer "/login/" with a redirect to the URL the Host header names;
+    # every Location is built by web.http.location from the server's own URLs.
+    app.router.redirect_slashes = False
+    return authorization, SecurityHeaders(app)
 
 
 _API_CSP = dict(SECURITY_HEADERS)[b"content-security-policy"].decode("ascii")
