@@ -52,9 +52,11 @@ def cluster(tmp_path: Path, fresh_postgres_url: str) -> Iterator[tuple[Node, Nod
         "KEYTURN_REFRESH_TOKEN_REUSE_GRACE": "0",
         "KEYTURN_RATE_LIMIT_TOKEN": "8",
         # These nodes share Redis with every other run on this machine, and all of them sign
-        # in from 127.0.0.1: failed sign-ins of other runs (within 15 minutes) must not
-        # refuse this run's. Each run's accounts are its own, so their limits still count.
+        # up and in from 127.0.0.1: other runs' sign-ups (within the hour) and failed
+        # sign-ins (within 15 minutes) must not refuse this run's. Each run's accounts are
+        # its own, so their own limits still count.
         "KEYTURN_LOGIN_FAILURES_PER_ADDRESS": "0",
+        "KEYTURN_SIGNUPS_PER_ADDRESS_PER_HOUR": "0",
     }
     assert run_keyturn("db", "upgrade", cwd=tmp_path, env=env).returncode == 0
     ports = [free_port(), free_port()]
