@@ -277,6 +277,12 @@ def test_an_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     assert "unknown setting" in str(error)
 
 
+def test_a_renamed_key_names_its_new_name(tmp_path: Path) -> None:
+    error, path = from_file(tmp_path, "login_failures_per_account = 5\n")
+    assert_names(error, "login_failures_per_account", path)
+    assert "was renamed to login_failures_per_account_and_address" in str(error)
+
+
 def test_an_unknown_table_in_the_file_is_refused(tmp_path: Path) -> None:
     error, path = from_file(tmp_path, '[database]\nurl = "sqlite:///x.db"\n')
     assert_names(error, "database", path)

@@ -106,12 +106,23 @@ class Settings:
 DEFAULTS: dict[str, Any] = {f.name: getattr(Settings(), f.name) for f in fields(Settings)}
 assert set(VALIDATORS) == set(DEFAULTS), "every setting needs a validator"
 
+#: Settings that were renamed, and what a configuration that still names them must say now.
+RENAMED = {
+    "login_failures_per_account": (
+        "login_failures_per_account_and_address",
+        "failed sign-ins now count per account and address, so nobody can lock an account's owner out",
+    ),
+}
+
 
 def build(raw: Mapping[str, Any], sources: Mapping[str, str]) -> Settings:
     """Validate raw values (``sources`` says where each came from) over the defaults."""
     unknown = sorted(set(raw) - set(DEFAULTS))
     if unknown:
         key = unknown[0]
+        if key in RENAMED:
+            new, why = RENAMED[key]
+            raise SettingsError(key, f"was renamed to {new} ({why})", sources.get(key, ""))
         raise SettingsError(key, "unknown setting (check the spelling)", sources.get(key, ""))
 
     def src(key: str) -> str:
