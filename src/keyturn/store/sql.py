@@ -8,12 +8,11 @@ unit of work, the group commit (store/group_commit.py).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, or_, select, text, tuple_, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from keyturn.core.models import (
     Account,
@@ -25,7 +24,6 @@ from keyturn.core.models import (
     SigningKey,
     Token,
 )
-from keyturn.core.ports import Conflict, StoreUnavailable
 
 from .connections import Connections
 from .group_commit import GroupCommit, GroupUnit
@@ -68,15 +66,8 @@ class SqlStore:
     def begin(self) -> GroupUnit:
         return self.group.begin()
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            raise Conflict(str(exc.orig)) from exc
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(describe_database_error(self.engine, exc)) from exc
+    def _begin(self) -> AbstractContextManager[Connection]:
+        return self.connections.begin()
 
     def _read(self, statement: Any, mapper: Callable[[Row[Any]], T]) -> T | None:
         with self._begin() as connection:
