@@ -77,6 +77,38 @@ def test_web_reaches_storage_only_through_core_and_the_runtime() -> None:
     assert _offenders("web", forbidden) == {}
 
 
+def _resolved_imports(path: Path) -> set[str]:
+    """The modules ``path`` imports, relative imports resolved against its package."""
+    package = list(path.relative_to(PACKAGE.parent).with_suffix("").parts[:-1])
+    names: set[str] = set()
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            names.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom):
+            base = package[: len(package) - node.level + 1] if node.level else []
+            module = ".".join([*base, *([node.module] if node.module else [])])
+            names.add(module)
+            names.update(f"{module}.{alias.name}" for alias in node.names)
+    return names
+
+
+def test_the_protocol_api_and_the_pages_do_not_import_each_other() -> None:
+    """web/api (bare ASGI, the hot paths) and web/pages (Starlette) share only what
+    web itself holds (http, errors, observability); the app puts them side by side."""
+    crossing = {
+        str(path.relative_to(PACKAGE)): sorted(n for n in _resolved_imports(path) if _within(n, (other,)))
+        for folder, other in (("api", "keyturn.web.pages"), ("pages", "keyturn.web.api"))
+        for path in (PACKAGE / "web" / folder).rglob("*.py")
+    }
+    assert {path: names for path, names in crossing.items() if names} == {}
+    starlette = {
+        str(path.relative_to(PACKAGE))
+        for path in (PACKAGE / "web" / "api").rglob("*.py")
+        if any(_within(n, ("starlette", "jinja2")) for n in _resolved_imports(path))
+    }
+    assert starlette == set()
+
+
 def test_store_imports_no_outer_layer() -> None:
     outer = ("keyturn.web", "keyturn.runtime", "keyturn.cli", "keyturn.cluster", "keyturn.resource")
     assert _offenders("store", lambda name: _within(name, outer)) == {}

@@ -127,6 +127,16 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
         f"database {_redacted(settings.database_url)}, {workers} worker{'s' if workers > 1 else ''})",
         err=True,
     )
+    if "*" in settings.forwarded_allow_ips:
+        # uvicorn then takes the leftmost X-Forwarded-For entry, which the caller wrote
+        # itself (a proxy appends what it saw): every per-address limit counts what the
+        # caller chooses.
+        click.echo(
+            'keyturn: warning: forwarded_allow_ips = "*" lets every caller choose its own address '
+            "with X-Forwarded-For, and so pass the per-address sign-in, sign-up and client limits; "
+            "list your load balancers' addresses or networks instead",
+            err=True,
+        )
     options: dict[str, Any] = {
         "access_log": False,  # the access log would print query strings, which may carry API keys
         "log_level": "warning",

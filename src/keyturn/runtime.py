@@ -7,16 +7,18 @@ Shared by the CLI and the web app so that both see the same database the same wa
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Protocol, TypeVar
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from keyturn.core.clock import Clock, SystemClock
 from keyturn.core.context import Context
 from keyturn.core.credentials import Hasher
 from keyturn.core.ports import Store, StoreUnavailable
+from keyturn.core.service import Done, Flow, advance, failed
 from keyturn.core.unit_of_work import UnitOfWork
 from keyturn.settings import Settings
 
@@ -46,18 +48,49 @@ class Threads(Protocol):
     def close(self) -> None: ...
 
 
+class Blocking:
+    """How a server runs core, which does blocking database I/O: inline on the event loop
+    (``threads`` None: SQLite, where a call takes microseconds), or in worker threads
+    (PostgreSQL: one slow query must not stall the loop). ``flow`` drives core's flows
+    that write (keyturn.core.service): each unit goes to ``commit`` (the store's group
+    commit), and the request answers once its unit is committed."""
+
+    def __init__(self, threads: Threads | None, commit: Callable[[UnitOfWork], Awaitable[bool]]) -> None:
+        self._threads = threads
+        self._commit = commit
+
+    async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        call = functools.partial(func, *args, **kwargs)
+        threads = self._threads
+        return call() if threads is None else await threads.run(call)
+
+    async def flow(self, flow: Flow[T]) -> T:
+        threads = self._threads
+        step = advance(flow) if threads is None else await threads.run(functools.partial(advance, flow))
+        while not isinstance(step, Done):
+            try:
+                lost = await self._commit(step)
+            except Exception as exc:
+                step = failed(flow, exc)
+                continue
+            if lost and threads is not None:  # it runs again: blocking I/O
+                step = await threads.run(functools.partial(advance, flow, True))
+            else:  # after a commit that lost nothing, a flow ends without I/O
+                step = advance(flow, lost)
+        return step.value
+
+    def close(self) -> None:
+        if self._threads is not None:
+            self._threads.close()
+
+
 @dataclass(slots=True)
 class Runtime:
     #: What the protocol functions get.
     ctx: Context
     keyring: KeyRing
-    #: Where a server runs core's blocking calls: None inline, on the event loop (SQLite:
-    #: a call takes microseconds); else in these threads, as many as the pool has
-    #: connections (PostgreSQL: one slow query must not stall the loop).
-    threads: Threads | None
-    #: How a server commits a unit of work: the store's group commit. Returns True when
-    #: the unit's claim was lost.
-    commit: Callable[[UnitOfWork], Awaitable[bool]]
+    #: How a server runs core: where blocking calls run, and what commits a unit of work.
+    blocking: Blocking
     #: Cross-node cache invalidation, when Redis is configured.
     invalidations: Invalidations | None = None
 
@@ -91,8 +124,7 @@ class Runtime:
     def close(self) -> None:
         if self.invalidations is not None:
             self.invalidations.stop()
-        if self.threads is not None:
-            self.threads.close()
+        self.blocking.close()
         self.ctx.store.close()
 
 
@@ -192,7 +224,7 @@ def open_runtime(settings: Settings, *, migrate: bool = True, clock: Clock | Non
     # (and close again) one of their own. Not anyio's to_thread nor an executor (see
     # keyturn.store.workers).
     threads = None if is_sqlite(settings.database_url) else Workers(POSTGRES_POOL_SIZE, "keyturn-db")
-    runtime = Runtime(ctx=ctx, keyring=keyring, threads=threads, commit=store.group.commit)
+    runtime = Runtime(ctx=ctx, keyring=keyring, blocking=Blocking(threads, store.group.commit))
     if settings.redis_url is not None:
         from keyturn.cluster import Invalidations
 

@@ -22,12 +22,12 @@ from keyturn.core.registration import register_client
 from keyturn.core.revocation import revoke as revoke_flow
 from keyturn.core.service import Flow, run
 from keyturn.core.token_endpoint import token as token_flow
+from keyturn.runtime import Blocking
 from keyturn.settings import Settings
 from keyturn.store.sql import SqlStore
 from keyturn.store.workers import Workers
 from keyturn.tokens.jwt import JwtAccessTokens
 from keyturn.tokens.keys import KeyRing, KeySealer
-from keyturn.web.protocol import Blocking
 
 from ..conftest import TEST_SECRET
 

@@ -218,8 +218,11 @@ def test_pkce_mismatches_are_invalid_grant(ctx: Context, owner: Account) -> None
 
 def test_a_malformed_verifier_is_invalid_request(ctx: Context, owner: Account) -> None:
     app = register(ctx, owner)
-    with pytest.raises(InvalidRequest, match="43 to 128"):
+    with pytest.raises(InvalidRequest) as refused:
         exchange(ctx, app, code_for(ctx, app, owner), code_verifier="short")
+    assert (
+        refused.value.description == "The code_verifier must be 43 to 128 unreserved characters (RFC 7636 section 4.1)."
+    )
 
 
 def test_a_public_client_must_use_pkce(ctx: Context, owner: Account) -> None:

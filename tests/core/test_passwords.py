@@ -39,6 +39,33 @@ def test_a_common_password_is_refused_whatever_its_case(password: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "password",
+    [
+        "password1234",  # a common one with digits added
+        "Summer2024!!",  # ... with digits and symbols
+        "!!iloveyou!!",
+        "qwertyuiop12",
+        "monkeymonkey",  # ... repeated
+        "123456789012",  # a sequence
+        "987654321098",
+        "abcdefghijkl",
+    ],
+)
+def test_a_common_password_made_longer_is_refused(password: str) -> None:
+    # Nearly all of the 10,000 are shorter than 12: the list alone would refuse none of these.
+    assert password.casefold() not in common_passwords()
+    assert password_problem(password) == "This password is a common one made longer; choose another."
+
+
+@pytest.mark.parametrize(
+    "password",
+    ["correct horse battery staple", "hello world 2024", "mydogisnamedrex1", "abcdabcdabcd", "2024-2025-2026"],
+)
+def test_what_is_more_than_a_common_password_made_longer_is_accepted(password: str) -> None:
+    assert password_problem(password) is None
+
+
+@pytest.mark.parametrize(
     ("password", "problem"),
     [
         ("a" * 1025, "Use at most 1024 characters."),

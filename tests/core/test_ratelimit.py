@@ -13,7 +13,7 @@ from keyturn.core.clock import FrozenClock
 from keyturn.core.context import Context
 from keyturn.core.errors import InvalidClient, RateLimited
 from keyturn.core.models import Account
-from keyturn.core.ratelimit import LocalLimiter, Slot
+from keyturn.core.ratelimit import LocalLimiter, Slot, counted_address
 
 from .conftest import register, token
 
@@ -28,6 +28,26 @@ def test_a_window_opens_at_the_first_hit() -> None:
     clock.advance(899)
     assert limiter.peek("k", 3, 900) is None
     assert limiter.hit("k", 3, 900) is None
+
+
+@pytest.mark.parametrize(
+    ("address", "counted"),
+    [
+        ("203.0.113.7", "203.0.113.7"),
+        ("unknown", "unknown"),
+        ("2001:db8:1:2::1", "2001:db8:1:2::/64"),
+        ("2001:db8:1:2:ffff:eeee:dddd:cccc", "2001:db8:1:2::/64"),
+        ("2001:DB8:1:3::1", "2001:db8:1:3::/64"),
+        ("fe80::1%eth0", "fe80::/64"),
+        ("::1", "::/64"),
+        ("::ffff:203.0.113.7", "203.0.113.7"),
+        ("not:an:address", "not:an:address"),
+    ],
+)
+def test_an_ipv6_address_counts_for_its_64_prefix(address: str, counted: str) -> None:
+    # A host picks addresses in its /64 at will (RFC 8981): per address, it would never
+    # run out of attempts.
+    assert counted_address(address) == counted
 
 
 def test_keys_are_independent_and_cost_counts() -> None:

@@ -684,6 +684,14 @@ def test_public_clients_need_s256(
     assert_error_redirect(authorize(browser, **request), "invalid_request")
 
 
+def test_a_malformed_code_challenge_is_described_in_full(browser: TestClient, public: Registered) -> None:
+    # The server's own words arrive as written: nothing in them is outside RFC 6749 §5.2's
+    # character set, so nothing is replaced (a "§" used to arrive as "?").
+    request = code_request(public, code_challenge=CHALLENGE[:-1], code_challenge_method="S256")
+    params = assert_error_redirect(authorize(browser, **request), "invalid_request")
+    assert params["error_description"] == "The code_challenge must be 43 base64url characters (RFC 7636 section 4.2)."
+
+
 def test_a_confidential_client_may_go_without_pkce(browser: TestClient, app: Registered) -> None:
     response = authorize(browser, **code_request(app))
     assert response.status_code == 303

@@ -17,7 +17,7 @@ from keyturn.core.models import Account
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.web.app import create_app
-from keyturn.web.csp import csp_source
+from keyturn.web.pages.csp import csp_source
 
 from .test_authorize_http import (
     CATALOGUE,
@@ -187,3 +187,16 @@ def test_development_cookies_keep_their_plain_names(browser: TestClient, user: A
     response = post_login(browser, page, EMAIL, PASSWORD)
     _, attributes = final_cookie(response, "kt_session")
     assert "secure" not in attributes
+
+
+# ---- redirects ----
+
+
+@pytest.mark.parametrize("path", ["/login/", "/signup/", "/account/", "/account/clients/", "/oauth/authorize/"])
+def test_a_trailing_slash_is_not_redirected_to_the_host_the_request_names(browser: TestClient, path: str) -> None:
+    # Such a redirect was built from the Host header, not by web.http.location: anyone
+    # naming another host (through a cache that ignores Host, say) sent users there.
+    response = browser.get(path, headers={"host": "evil.example"})
+    assert response.status_code == 404
+    assert "location" not in response.headers
+    assert response.json() == {"error": "not_found", "error_description": "No such endpoint."}

@@ -559,6 +559,22 @@ def test_signups_are_limited_per_address_per_hour(limited: tuple[Runtime, Any], 
         browser.close()
 
 
+def test_signups_from_one_ipv6_64_prefix_share_the_limit(limited: tuple[Runtime, Any]) -> None:
+    runtime, server = limited
+    statuses = []
+    for i in range(1, 6):
+        # Every sign-up from a new address of the same /64.
+        browser = TestClient(server, base_url=ISSUER, follow_redirects=False, client=(f"2001:db8:1:2::{i:x}", 50000))
+        try:
+            statuses.append(
+                post_signup(browser, csrf_of(signup_page(browser)), email=f"u{i}@example.com", password=ANN_PASSWORD)
+            )
+        finally:
+            browser.close()
+    assert [r.status_code for r in statuses] == [303, 303, 303, 429, 429]
+    assert runtime.store.find_account_by_email("u4@example.com") is None
+
+
 def test_concurrent_signups_cannot_pass_the_limit(limited: tuple[Runtime, Any]) -> None:
     runtime, server = limited
     browsers = [browser_for(server) for _ in range(8)]

@@ -80,6 +80,18 @@ def test_a_successful_sign_in_gives_its_slot_back(browsers: Browsers, runtime: R
     assert fail(browser).status_code == 429
 
 
+def test_ipv6_addresses_of_one_64_prefix_share_their_limits(
+    browsers: Browsers, runtime: Runtime, user: Account
+) -> None:
+    runtime.ctx.settings = runtime.settings.with_overrides(login_failures_before_account_slowdown=0)
+    # A new address of the same /64 for every guess: still one source.
+    statuses = [fail(browsers(f"2001:db8:1:2::{i:x}")).status_code for i in range(1, 8)]
+    assert statuses == [400] * 5 + [429] * 2
+    # The owner, from another /64, signs in.
+    owner = browsers("2001:db8:1:3::1")
+    assert post_login(owner, login_page(owner), EMAIL, PASSWORD).status_code == 303
+
+
 def test_the_account_slow_down_spaces_out_attempts_from_addresses_that_failed(
     browsers: Browsers, clock: FrozenClock, user: Account
 ) -> None:
@@ -244,6 +256,20 @@ def test_wrong_secrets_for_a_confidential_client_refuse_only_the_guessing_addres
     assert client_credentials(attacker, service) == 200
 
 
+def test_client_authentication_failures_count_per_ipv6_64_prefix(
+    browsers: Browsers, runtime: Runtime, developer: Account
+) -> None:
+    runtime.ctx.settings = runtime.settings.with_overrides(client_auth_failures_per_client_and_address=3)
+    service = register(runtime, developer, name="Service", grant_types=["client_credentials"], redirect_uris=[])
+    guess = {"authorization": basic(service.id, "kt_cs_guess")}
+    statuses = [
+        browsers(f"2001:db8:1:2::{i:x}").post("/oauth/token", data={"grant_type": "client_credentials"}, headers=guess)
+        for i in range(1, 6)
+    ]
+    assert [r.status_code for r in statuses] == [401, 401, 401, 429, 429]
+    assert client_credentials(browsers("2001:db8:1:3::1"), service) == 200
+
+
 def client_credentials(browser: TestClient, service: Registered) -> int:
     return browser.post("/oauth/token", data={"grant_type": "client_credentials"}, headers=service.basic()).status_code
 
@@ -306,3 +332,57 @@ async def _burst(base: str, email: str) -> tuple[list[httpx.Response], list[http
         after = await attempt(PASSWORD)
         metrics = (await http.get("/metrics")).text
     return [task.result() for task in wrong], list(right), after, metrics
+
+
+# ==== a real server: whose X-Forwarded-For is believed ====
+
+
+def _sign_in_failures(base: str, forwarded_for: list[str]) -> list[int]:
+    """One wrong password per X-Forwarded-For value, each from a browser of its own."""
+    statuses = []
+    for address in forwarded_for:
+        with httpx.Client(base_url=base, headers={"x-forwarded-for": address}) as browser:
+            found = re.search(r'name="csrf" value="([0-9a-f]+)"', browser.get("/login").text)
+            assert found is not None
+            data = {"csrf": found.group(1), "email": EMAIL, "password": WRONG}
+            statuses.append(browser.post("/login", data=data).status_code)
+    return statuses
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize(
+    ("allowed", "believed"),
+    [("127.0.0.1", True), ("192.0.2.1", False)],
+    ids=["from-an-allowed-proxy", "from-anyone-else"],
+)
+def test_x_forwarded_for_names_the_address_only_when_an_allowed_proxy_sends_it(
+    tmp_path: Path, allowed: str, believed: bool
+) -> None:
+    env = {"KEYTURN_SECRET": "forwarded-secret-" + "f" * 30, "KEYTURN_FORWARDED_ALLOW_IPS": allowed}
+    port = free_port()
+    server = start_server(cwd=tmp_path, port=port, env=env)
+    try:
+        wait_until_ready(server, port)
+        base = f"http://127.0.0.1:{port}"
+        # Five failures "from" 203.0.113.1, then one each "from" two more addresses.
+        statuses = _sign_in_failures(base, ["203.0.113.1"] * 5 + ["203.0.113.1", "203.0.113.2"])
+    finally:
+        stop_server(server)
+    if believed:
+        # The proxy's word is the address: 203.0.113.1 is refused, 203.0.113.2 is not.
+        assert statuses == [400] * 5 + [429, 400]
+    else:
+        # Anyone else's header is ignored: all seven came from the one peer, whatever they said.
+        assert statuses == [400] * 5 + [429, 429]
+
+
+@pytest.mark.slow
+def test_serve_warns_that_any_caller_may_forge_its_address_when_every_proxy_is_believed(tmp_path: Path) -> None:
+    port = free_port()
+    server = start_server(cwd=tmp_path, port=port, env={"KEYTURN_FORWARDED_ALLOW_IPS": "*"})
+    try:
+        wait_until_ready(server, port)
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert 'keyturn: warning: forwarded_allow_ips = "*" lets every caller choose its own address' in err

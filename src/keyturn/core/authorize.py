@@ -173,7 +173,7 @@ def validate(ctx: Context, params: Mapping[str, Sequence[str]]) -> Authorization
             if method not in pkce.METHODS:
                 raise fail(InvalidRequest("code_challenge_method must be S256."))
             if not pkce.valid_challenge(challenge):
-                raise fail(InvalidRequest("The code_challenge must be 43 base64url characters (RFC 7636 §4.2)."))
+                raise fail(InvalidRequest("The code_challenge must be 43 base64url characters (RFC 7636 section 4.2)."))
     elif challenge is not None or method is not None:
         raise fail(InvalidRequest("PKCE applies to response_type=code only."))
 

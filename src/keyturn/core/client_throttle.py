@@ -22,7 +22,7 @@ from .client_auth import PresentedClient, authenticate_client
 from .context import Context
 from .errors import InvalidClient, RateLimited
 from .models import Client
-from .ratelimit import Slot
+from .ratelimit import Slot, counted_address
 
 _MINUTE = 60
 
@@ -35,7 +35,9 @@ def failure_key(client_id: str, address: str) -> str:
 def authenticate(ctx: Context, presented: PresentedClient, address: str, what: str, per_minute: int) -> Client:
     """The client, once its credentials check out and no limit is spent; InvalidClient
     or RateLimited otherwise. ``what`` names the endpoint's rate limit, ``per_minute`` its
-    size (0: none); ``address`` is the caller's network address."""
+    size (0: none); ``address`` is the caller's network address (an IPv6 one counts for
+    its /64)."""
+    address = counted_address(address)
     slots: list[Slot] = []
     if per_minute > 0:
         key = f"{what}:{presented.client_id}"

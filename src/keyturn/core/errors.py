@@ -161,28 +161,32 @@ class ServerError(OAuthError):
 
 class TemporarilyUnavailable(OAuthError):
     """RFC 6749 §4.1.2.1: "The authorization server is currently unable to handle the
-    request due to a temporary overloading or maintenance of the server." """
+    request due to a temporary overloading or maintenance of the server." (the database
+    cannot be reached, say), with the seconds to wait before trying again."""
 
     error = "temporarily_unavailable"
     status_code = 503
     default_description = "The server is temporarily unavailable; try again shortly."
 
+    def __init__(self, description: str | None = None, *, retry_after: int = 5, detail: str | None = None) -> None:
+        super().__init__(description, detail=detail)
+        self.retry_after = retry_after
 
-class RateLimited(OAuthError):
+    def headers(self) -> list[tuple[str, str]]:
+        # RFC 9110 §10.2.3: Retry-After "indicates how long the user agent ought to wait
+        # before making a follow-up request" after a 503 (and a 429, RFC 6585 §4).
+        return [*super().headers(), ("Retry-After", str(self.retry_after))]
+
+
+class RateLimited(TemporarilyUnavailable):
     """Too many requests (RFC 6585 §4). RFC 6749 has no code for it; the nearest is
     "temporarily_unavailable", sent with status 429 and a Retry-After header."""
 
-    error = "temporarily_unavailable"
     status_code = 429
     default_description = "Too many requests; slow down."
 
     def __init__(self, retry_after: int, description: str | None = None) -> None:
-        super().__init__(description or f"Too many requests; retry in {retry_after} s.")
-        self.retry_after = retry_after
-
-    def headers(self) -> list[tuple[str, str]]:
-        # RFC 6585 §4: "The response representations SHOULD include ... a Retry-After header".
-        return [*super().headers(), ("Retry-After", str(self.retry_after))]
+        super().__init__(description or f"Too many requests; retry in {retry_after} s.", retry_after=retry_after)
 
 
 # ---- RFC 6750 §3.1 (protected resources) ----

@@ -5,7 +5,8 @@ resource owner passwords". Counting per account alone would hand that power to a
 wrong passwords from anywhere would lock the owner out. So what is limited is what the
 guesser controls, within 15-minute windows (see docs/deploy.md for the whole scheme):
 
-- failures per (account, address): ``login_failures_per_account_and_address``;
+- failures per (account, address): ``login_failures_per_account_and_address``; an IPv6
+  address counts for its /64 (``ratelimit.counted_address``);
 - failures per address, whatever the account: ``login_failures_per_address``;
 - per account, only a slow-down: past ``login_failures_before_account_slowdown`` failures
   from browsers without the account's device cookie, an attempt from an address that has
@@ -29,7 +30,7 @@ import secrets
 from dataclasses import dataclass
 
 from .context import Context
-from .ratelimit import UNLIMITED, Slot
+from .ratelimit import UNLIMITED, Slot, counted_address
 
 #: Seconds of a sign-in window.
 WINDOW = 900
@@ -64,6 +65,7 @@ class LoginThrottle:
         Redis): call through Blocking."""
         settings = self.ctx.settings
         account = account_key(email)
+        address = counted_address(address)
         per_pair = settings.login_failures_per_account_and_address
         device = self.device(device_cookie, account)
         if device is not None:

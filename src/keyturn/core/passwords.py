@@ -3,8 +3,10 @@ see credentials.py. A slow hash is for low-entropy, human-chosen secrets.)"""
 
 from __future__ import annotations
 
+import re
 from functools import lru_cache
 from importlib.resources import files
+from itertools import pairwise
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
@@ -14,6 +16,8 @@ if TYPE_CHECKING:
 MIN_LENGTH = 12
 MAX_LENGTH = 1024
 _MIN_DISTINCT = 4
+#: What people put around a common password to pass a length rule: digits, symbols, spaces.
+_DECORATION = re.compile(r"^[\W\d_]+|[\W\d_]+$")
 
 
 @lru_cache(maxsize=1)
@@ -67,6 +71,28 @@ def password_problem(password: str, email: str = "", min_length: int = MIN_LENGT
         return f"Use at least {_MIN_DISTINCT} different characters."
     if email and password.casefold() == email.casefold():
         return "Choose a password that is not your email address."
-    if password.casefold() in common_passwords():
+    folded = password.casefold()
+    if folded in common_passwords():
         return "This password is one of the most common; choose another."
+    # Almost all of the 10,000 are shorter than 12: made long enough the usual ways
+    # (password1234, Summer2024!!, iloveyouiloveyou, 123456789012) they are as guessable.
+    if _common_at_heart(_DECORATION.sub("", folded)) or _sequence(folded):
+        return "This password is a common one made longer; choose another."
     return None
+
+
+def _common_at_heart(word: str) -> bool:
+    """Whether ``word`` is a common password, or one repeated."""
+    listed = common_passwords()
+    for times in range(1, 5):
+        size, rest = divmod(len(word), times)
+        if size and not rest and word[:size] * times == word and word[:size] in listed:
+            return True
+    return False
+
+
+def _sequence(text: str) -> bool:
+    """Whether every character follows the one before it by the same step of one, up or
+    down (abcdefghijkl, 123456789012, 987654321098; 9 and 0 are neighbours)."""
+    steps = {(ord(b) - ord(a)) % 10 if a.isdigit() and b.isdigit() else ord(b) - ord(a) for a, b in pairwise(text)}
+    return len(steps) == 1 and steps <= {1, -1, 9}

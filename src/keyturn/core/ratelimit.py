@@ -16,6 +16,7 @@ every worker and node, and falls back to a local limiter while Redis is away.
 from __future__ import annotations
 
 import heapq
+import ipaddress
 import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -25,6 +26,26 @@ from .clock import Clock
 
 #: The limit of a slot that counts without ever refusing.
 UNLIMITED = 1 << 52
+#: The IPv6 prefix one per-address limit covers.
+IPV6_PREFIX = 64
+
+
+def counted_address(address: str) -> str:
+    """A caller's address as per-address limits count it. An IPv6 host is routinely given
+    a whole /64 and may use any address in it (RFC 8981's temporary addresses are made at
+    will): counted per address, one machine would never run out of attempts. So an IPv6
+    address counts for its /64, an IPv4-mapped one for its IPv4 address, and anything else
+    as it is."""
+    if ":" not in address:
+        return address  # IPv4 (or "unknown"): nothing to do, on every token request
+    try:
+        ip = ipaddress.IPv6Address(address.partition("%")[0])
+    except ValueError:
+        return address
+    if ip.ipv4_mapped is not None:
+        return str(ip.ipv4_mapped)
+    # RFC 4291 §2.5.1: "Interface IDs are required to be 64 bits long": the /64 is the link.
+    return str(ipaddress.IPv6Network((ip, IPV6_PREFIX), strict=False))
 
 
 @dataclass(frozen=True, slots=True)

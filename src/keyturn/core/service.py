@@ -3,7 +3,7 @@
 ``in_unit`` is I/O-free in the manner of httpx's ``auth_flow``: a generator that opens a
 unit, runs the work in it, *yields* the unit to be committed and receives whether its
 claim was lost. Drivers only perform the commit it asks for: ``run`` below commits at
-once (the CLI, tests); the server's driver (keyturn.web.protocol.Blocking) runs the work
+once (the CLI, tests); the server's driver (keyturn.runtime.Blocking) runs the work
 where blocking I/O belongs and hands the unit to the store's group commit. Core's
 functions that write (``token_endpoint.token``, ``revocation.revoke``,
 ``authorize.approve``, the portal's operations) return such flows; ``commit_now`` serves

@@ -80,7 +80,8 @@ class Settings:
     #: The shortest password accepted for a new account (NIST SP 800-63B asks at least 8).
     password_min_length: int = 12
     #: Proxies (load balancers) whose X-Forwarded-For / X-Forwarded-Proto are believed,
-    #: so that per-address limits and logs see the real client ("*": any).
+    #: so that per-address limits and logs see the real client ("*": any, which lets every
+    #: caller choose its own address: see docs/deploy.md).
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     #: Client addresses allowed to read /metrics ("*": anyone).
     metrics_addresses: tuple[str, ...] = ("127.0.0.1", "::1")

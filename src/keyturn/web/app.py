@@ -1,5 +1,8 @@
-"""The ASGI application: one exact-path table for the protocol endpoints, and the one
-place that turns errors into responses."""
+"""The ASGI application Keyturn serves: an exact-path table for the protocol API
+(keyturn.web.api, bare ASGI) and the discovery, health and metrics endpoints; every
+other path goes to the pages (keyturn.web.pages, Starlette). Errors of the API become
+responses in keyturn.web.errors. Also the server's lifespan: housekeeping and
+re-reading the signing keys."""
 
 from __future__ import annotations
 
@@ -11,7 +14,7 @@ from collections.abc import Awaitable, Callable
 
 import anyio
 
-from keyturn.core.errors import OAuthError, ServerError
+from keyturn.core.errors import OAuthError
 from keyturn.core.metadata import (
     AUTHORIZE_PATH,
     INTROSPECT_PATH,
@@ -25,10 +28,11 @@ from keyturn.core.metadata import (
 from keyturn.core.ports import Conflict, StoreUnavailable
 from keyturn.runtime import Runtime
 
-from .http import NO_STORE, Message, Receive, Request, Scope, Send, error_headers, json_bytes, send_bytes, send_json
+from .api import ProtocolEndpoints
+from .errors import NOT_FOUND, send_error, send_unavailable, send_unexpected
+from .http import NO_STORE, Message, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
 from .observability import Metrics, log_request, now, request_id
 from .pages import create_pages_app
-from .protocol import Blocking, ProtocolEndpoints
 
 log = logging.getLogger("keyturn.web")
 #: Seconds between re-reads of the signing keys by a running server.
@@ -46,9 +50,10 @@ class KeyturnApp:
         self._metadata = json_bytes(server_metadata(runtime.settings))
         self.metrics = metrics = Metrics()
         _describe(metrics, runtime)
-        blocking = Blocking(runtime.threads, runtime.commit)
-        protocol = ProtocolEndpoints(runtime.ctx, blocking, metrics)
-        self._pages, self.pages = create_pages_app(runtime.ctx, blocking, metrics, runtime.client_changed)
+        protocol = ProtocolEndpoints(runtime.ctx, runtime.blocking, metrics)
+        self._authorization, self.pages = create_pages_app(
+            runtime.ctx, runtime.blocking, metrics, runtime.client_changed
+        )
         self._metrics_addresses = frozenset(runtime.settings.metrics_addresses)
         post = frozenset({"POST"})
         # path -> (allowed methods, handler)
@@ -101,7 +106,7 @@ class KeyturnApp:
             if request.path == AUTHORIZE_PATH and request.method == "GET":
                 # The one hot page: a signed-in user's silent approval (or a 503).
                 with contextlib.suppress(StoreUnavailable):  # the page handlers answer it
-                    if await self._pages.authorize_silently(request, send):
+                    if await self._authorization.authorize_silently(request, send):
                         return
             # Everything that is not a hot protocol endpoint: the server-rendered pages.
             await self.pages(scope, receive, send)
@@ -123,22 +128,11 @@ class KeyturnApp:
                 self.metrics.inc("keyturn_client_auth_failures_total", (("endpoint", request.path),))
             elif exc.status_code == 429:
                 self.metrics.inc("keyturn_rate_limited_total", (("limit", request.path),))
-            await send_oauth_error(send, exc)
+            await send_error(send, exc)
         except StoreUnavailable as exc:
-            log.error("database unavailable on %s: %s", request.path, exc)
-            await send_json(
-                send,
-                503,
-                {
-                    "error": "temporarily_unavailable",
-                    "error_description": "The database is unavailable; try again shortly.",
-                },
-                [(b"retry-after", b"5"), *NO_STORE],
-            )
+            await send_unavailable(send, request.path, exc)
         except Exception:
-            # Anything unexpected becomes server_error with a generic text (the detail is logged).
-            log.exception("unexpected error on %s %s", request.method, request.path)
-            await send_oauth_error(send, ServerError())
+            await send_unexpected(send, request.method, request.path)
 
     async def _lifespan(self, receive: Receive, send: Send) -> None:
         async with anyio.create_task_group() as background:
@@ -214,7 +208,7 @@ class KeyturnApp:
     async def metrics_endpoint(self, request: Request, receive: Receive, send: Send) -> None:
         client = request.scope.get("client")
         if "*" not in self._metrics_addresses and (client is None or client[0] not in self._metrics_addresses):
-            await send_json(send, 404, {"error": "not_found", "error_description": "No such endpoint."})
+            await send_json(send, 404, NOT_FOUND)
             return
         await send_bytes(
             send,
@@ -238,14 +232,6 @@ class KeyturnApp:
             )
             return
         await send_json(send, 200, {"status": "ready", "database": "ok"}, [(b"cache-control", b"no-store")])
-
-
-async def send_oauth_error(send: Send, exc: OAuthError) -> None:
-    """The JSON error response of RFC 6749 §5.2, with the headers the error calls for
-    (its challenge, Retry-After)."""
-    if exc.detail:
-        log.info("%s: %s", exc.error, exc.detail)
-    await send_json(send, exc.status_code, exc.to_dict(), [*NO_STORE, *error_headers(exc)])
 
 
 def _describe(metrics: Metrics, runtime: Runtime) -> None:

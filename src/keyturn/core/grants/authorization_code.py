@@ -23,7 +23,7 @@ def authorization_code(ctx: Context, unit: UnitOfWork, client: Client, params: P
     verifier = params.get("code_verifier")
     if verifier is not None and not pkce.valid_verifier(verifier):
         # RFC 7636 §4.1: code-verifier = 43*128unreserved
-        raise InvalidRequest("The code_verifier must be 43 to 128 unreserved characters (RFC 7636 §4.1).")
+        raise InvalidRequest("The code_verifier must be 43 to 128 unreserved characters (RFC 7636 section 4.1).")
     now = ctx.clock.now()
 
     # The unit's claim decides whether this is the code's first use (the commit, in the

@@ -12,8 +12,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
+from keyturn.core.ratelimit import counted_address
 
-from .pages import Pages, first, read_form, redirect
+from .base import Pages, first, read_form, redirect
 
 _HOUR = 3600
 
@@ -68,7 +69,8 @@ class Signup:
         limit = settings.signups_per_address_per_hour
         address = request.client.host if request.client else "unknown"
         if limit > 0:
-            wait = await self.pages.blocking(self.ctx.limiter.hit, "signup_address:" + address, limit, _HOUR)
+            key = "signup_address:" + counted_address(address)  # an IPv6 address: its /64
+            wait = await self.pages.blocking(self.ctx.limiter.hit, key, limit, _HOUR)
             if wait is not None:
                 self.pages.metrics.inc("keyturn_rate_limited_total", (("limit", "signup"),))
                 response = self.pages.error_page(

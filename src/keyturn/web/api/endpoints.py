@@ -1,13 +1,12 @@
-"""The back-channel endpoints: token (RFC 6749 §3.2), introspection (RFC 7662),
-revocation (RFC 7009) and /me. Each decodes the request, calls core once, and encodes
-core's answer; errors go through the app's one error path."""
+"""The protocol API's back-channel endpoints: token (RFC 6749 §3.2), introspection
+(RFC 7662), revocation (RFC 7009) and /me, on bare ASGI. Each decodes the request, has
+core answer it (the writing ones as a flow, committed before the answer), and encodes
+core's answer; the app turns their errors into responses (keyturn.web.errors), except
+/me's, which answers as a protected resource (RFC 6750 §3)."""
 
 from __future__ import annotations
 
-import functools
-import logging
-from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any
 from urllib.parse import parse_qsl
 
 from keyturn.core import introspection, revocation, token_endpoint
@@ -17,59 +16,14 @@ from keyturn.core.errors import InvalidRequest, InvalidToken, OAuthError, RateLi
 from keyturn.core.models import Account
 from keyturn.core.params import Params, parse_form
 from keyturn.core.principals import Principal, resolve
-from keyturn.core.service import Done, Flow, advance, failed
-from keyturn.core.unit_of_work import UnitOfWork
-from keyturn.runtime import Threads
+from keyturn.runtime import Blocking
 
-from .http import (
-    NO_STORE,
-    BodyTooLarge,
-    Receive,
-    Request,
-    Send,
-    error_headers,
-    json_bytes,
-    read_body,
-    send_bytes,
-    send_json,
-)
-from .observability import Metrics
+from ..errors import send_error
+from ..http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
+from ..observability import Metrics
 
-log = logging.getLogger("keyturn.web")
-T = TypeVar("T")
 _FORM = b"application/x-www-form-urlencoded"
 _JSON = b"application/json"
-
-
-class Blocking:
-    """Runs core, which does blocking database I/O, where the runtime says: inline on the
-    event loop (SQLite), or in worker threads (PostgreSQL). ``flow`` drives core's flows
-    that write (keyturn.core.service): their units go to the store's group commit, and
-    the request answers once its unit is committed."""
-
-    def __init__(self, threads: Threads | None, commit: Callable[[UnitOfWork], Awaitable[bool]]) -> None:
-        self._threads = threads
-        self._commit = commit
-
-    async def __call__(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        call = functools.partial(func, *args, **kwargs)
-        threads = self._threads
-        return call() if threads is None else await threads.run(call)
-
-    async def flow(self, flow: Flow[T]) -> T:
-        threads = self._threads
-        step = advance(flow) if threads is None else await threads.run(functools.partial(advance, flow))
-        while not isinstance(step, Done):
-            try:
-                lost = await self._commit(step)
-            except Exception as exc:
-                step = failed(flow, exc)
-                continue
-            if lost and threads is not None:  # it runs again: blocking I/O
-                step = await threads.run(functools.partial(advance, flow, True))
-            else:  # after a commit that lost nothing, a flow ends without I/O
-                step = advance(flow, lost)
-        return step.value
 
 
 async def read_form(request: Request, receive: Receive, limit: int) -> Params:
@@ -124,7 +78,7 @@ class ProtocolEndpoints:
         except OAuthError as exc:
             if isinstance(exc, RateLimited):
                 self.metrics.inc("keyturn_rate_limited_total", (("limit", "api_key"),))
-            await send_bearer_error(send, exc, self.ctx.settings.error_style)
+            await send_error(send, exc, resource_style=self.ctx.settings.error_style)
             return
         body: dict[str, Any] = {"success": True, "user_id": account.id}
         body.update(account.attributes)
@@ -184,22 +138,6 @@ class _NoCredential(InvalidToken):
     def challenge(self) -> str:
         return bearer_challenge(None)
 
-
-async def send_bearer_error(send: Send, exc: OAuthError, style: str) -> None:
-    """A protected resource's error (RFC 6750 §3), or the OnlineSIM body."""
-    if isinstance(exc, RateLimited):
-        await send_json(send, 429, exc.to_dict(), [*error_headers(exc), *NO_STORE])
-        return
-    if exc.detail:
-        log.info("%s: %s", exc.error, exc.detail)
-    body: dict[str, str] = exc.to_dict()
-    if isinstance(exc, _NoCredential):
+    def to_dict(self) -> dict[str, str]:
         # RFC 6750 §3.1: no error code when the request carried no credential at all.
-        body = {"error_description": exc.description}
-    # RFC 6750 §3: every error of a protected resource carries the Bearer challenge.
-    challenge = exc.challenge() or bearer_challenge(exc)
-    headers = [(b"www-authenticate", challenge.encode("ascii")), *NO_STORE]
-    if style == "onlinesim":
-        await send_json(send, exc.status_code, {"response": "ERROR_WRONG_KEY"}, headers)
-        return
-    await send_json(send, exc.status_code, body, headers)
+        return {"error_description": self.description}

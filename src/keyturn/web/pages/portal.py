@@ -19,8 +19,7 @@ from keyturn.core.redirect_uris import redirect_uri_problem
 from keyturn.core.registration import RegistrationError, issue_api_key, register_client
 from keyturn.core.scopes import scope_problem
 
-from .pages import Pages, first, read_form, redirect
-from .signup import Signup
+from .base import Pages, first, read_form, redirect
 
 Form = dict[str, list[str]]
 _DAY = 86_400
@@ -40,7 +39,6 @@ class Portal:
     def routes(self) -> list[Route]:
         get, post = ["GET"], ["POST"]
         return [
-            *Signup(self.pages).routes(),
             Route("/account", self.page(self.profile), methods=get),
             Route("/account/api-keys", self.page(self.api_keys), methods=get),
             Route("/account/api-keys", self.form(self.create_api_key), methods=post),
