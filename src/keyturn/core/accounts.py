@@ -44,6 +44,13 @@ def check_new_account(email: str, password: str, min_length: int = MIN_LENGTH) -
     return email
 
 
+def new_password_hash(password: str) -> str:
+    """What a new account's password is stored as (argon2id): slow on purpose, so the
+    caller runs it where it blocks nothing, before ``sign_up``. Hashed whether or not the
+    email is taken: a duplicate costs the same time, so timing does not tell them apart."""
+    return hash_password(password)
+
+
 def sign_up(
     ctx: Context,
     *,
@@ -53,8 +60,7 @@ def sign_up(
     company: str = "",
     alias: str = "",
 ) -> Flow[Account]:
-    """A new account, its password hashed already (argon2 takes its time: the caller
-    runs it where it blocks nothing). AccountExists if the email is taken: the caller
+    """A new account, its password hashed already (``new_password_hash``). AccountExists if the email is taken: the caller
     must answer that as it answers a new account."""
     email = normalise_email(email)
     now = ctx.clock.now()
@@ -86,9 +92,7 @@ def create_account(
 ) -> Account:
     """A new account, committed alone (the CLI's)."""
     email = check_new_account(email, password, min_length)
-    # Hashed before the insert, whether or not the email is taken: a duplicate costs the
-    # same argon2 time as a new account, so timing does not tell them apart.
-    password_hash = hash_password(password)
+    password_hash = new_password_hash(password)
     now = clock.now()
     values: dict[str, Any] = {"name": name.strip(), "company": company.strip(), "alias": alias.strip()}
     extra = dict(attributes or {})
