@@ -60,8 +60,8 @@ def sign_up(
     company: str = "",
     alias: str = "",
 ) -> Flow[Account]:
-    """A new account, its password hashed already (``new_password_hash``). AccountExists if the email is taken: the caller
-    must answer that as it answers a new account."""
+    """A new account, its password hashed already (``new_password_hash``). AccountExists
+    if the email is taken: the caller must answer that as it answers a new account."""
     email = normalise_email(email)
     now = ctx.clock.now()
     values: dict[str, Any] = {"name": name.strip(), "company": company.strip(), "alias": alias.strip()}
