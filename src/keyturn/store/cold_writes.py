@@ -39,9 +39,20 @@ def _insert_returning_id(table: Any, values: Mapping[str, Any], assigned: Assign
 class ColdWrites:
     """The cold half of the SQL unit (GroupUnit): each write is a step of ``steps``."""
 
-    __slots__ = ()
+    __slots__ = ("steps",)
     _group: GroupCommit
-    steps: list[Step]
+    #: Empty (a shared tuple: a request of the protocol allocates nothing for it) until
+    #: the first cold write.
+    steps: tuple[()] | list[Step]
+
+    def _queue(self, step: Step) -> None:
+        if self.steps:
+            self.steps.append(step)
+        else:
+            self.steps = [step]
+
+    def _execute(self, statement: Any) -> None:
+        self._queue(lambda connection: connection.execute(statement))
 
     def create_account(
         self,
@@ -56,23 +67,23 @@ class ColdWrites:
     ) -> Assigned:
         values = account_values(email, password_hash, now, name, company, alias, attributes)
         assigned = Assigned()
-        self.steps.append(_insert_returning_id(accounts, values, assigned))
+        self._queue(_insert_returning_id(accounts, values, assigned))
         return assigned
 
     def add_client(self, client: Client) -> None:
         statement = insert(clients).values(**client_values(client))
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def update_client(self, client: Client) -> None:
         values = client_values(client)
         del values["client_id"]
         statement = update(clients).where(clients.c.client_id == client.client_id).values(**values)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def delete_client(self, client_id: str) -> None:
         # The foreign keys cascade to codes, tokens and consents.
         statement = delete(clients).where(clients.c.client_id == client_id)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def add_api_key(
         self,
@@ -95,43 +106,43 @@ class ColdWrites:
             "expires_at": expires_at,
         }
         assigned = Assigned()
-        self.steps.append(_insert_returning_id(api_keys, values, assigned))
+        self._queue(_insert_returning_id(api_keys, values, assigned))
         return assigned
 
     def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> None:
         mine = (api_keys.c.id == key_id, api_keys.c.owner_id == owner_id, api_keys.c.revoked_at.is_(None))
         statement = update(api_keys).where(*mine).values(revoked_at=now)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def touch_api_key(self, key_id: int, now: int) -> None:
         statement = update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
         live = (tokens.c.account_id == account_id, tokens.c.client_id == client_id, tokens.c.revoked_at.is_(None))
         statement = update(tokens).where(*live).values(revoked_at=now)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
         with self._group.connections.begin() as connection:
             return int(connection.execute(select(func.count()).select_from(tokens).where(*live)).scalar_one())
 
     def delete_consent(self, account_id: int, client_id: str) -> None:
         statement = delete(consents).where(consents.c.account_id == account_id, consents.c.client_id == client_id)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def create_session(self, session: Session) -> None:
         statement = insert(sessions).values(**dict(zip(SESSION_COLUMNS, session_row(session), strict=True)))
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def delete_session(self, session_hash: bytes) -> None:
         statement = delete(sessions).where(sessions.c.session_hash == session_hash)
-        self.steps.append(lambda connection: connection.execute(statement))
+        self._execute(statement)
 
     def _record_assigned(
         self, kind: str, now: int, account_id: int | None, client_id: str | None, detail: Mapping[str, Any] | None
     ) -> None:
         """An audit event that names an Assigned: written as a step, once the id is known."""
         sql = self._group.writes.insert_audit
-        self.steps.append(
+        self._queue(
             lambda connection: connection.exec_driver_sql(sql, audit_row(kind, now, account_id, client_id, detail))
         )
 

@@ -45,7 +45,7 @@ class GroupUnit(ColdWrites):
     """One request's queued writes (a UnitOfWork). Its cold writes (store/cold_writes.py)
     are ``steps``; a unit that holds any is committed alone."""
 
-    __slots__ = ("_group", "audit", "changes", "claim", "claim_params", "codes", "steps", "tokens")
+    __slots__ = ("_group", "audit", "changes", "claim", "claim_params", "codes", "tokens")
 
     def __init__(self, group: GroupCommit) -> None:
         self._group = group
@@ -56,7 +56,7 @@ class GroupUnit(ColdWrites):
         self.audit: list[tuple[Any, ...]] = []
         #: Statements run after the inserts, in order: (sql, parameters).
         self.changes: list[tuple[str, tuple[Any, ...]]] = []
-        self.steps: list[Step] = []
+        self.steps: tuple[()] | list[Step] = ()
 
     def save_tokens(self, tokens: Sequence[Token]) -> None:
         self.tokens.extend(tokens)
