@@ -20,6 +20,7 @@ import requests
 from keyturn.core.codes import issue_code
 from keyturn.core.models import Account, Client, ClientKind
 from keyturn.core.registration import NewClient, register_client
+from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import load_settings
 
@@ -369,7 +370,7 @@ def test_sms77_code_exchange_refresh_and_me_with_curl(tmp_path: Path) -> None:
             secret_hash=runtime.hasher.digest("testpass"),
             redirect_uris=("https://acme.inc/oauth_redirect",),
         )
-        runtime.store.add_client(testclient)
+        commit_now(runtime.store, lambda unit: unit.add_client(testclient))
         code = issue_code(runtime.ctx, testclient, account_id=customer.id, scopes=("sms",), redirect_uri=None)
         since = int(time.time())
 

@@ -12,6 +12,7 @@ from keyturn.core.client_auth import authenticate_client, presented_client
 from keyturn.core.context import Context
 from keyturn.core.errors import InvalidClient, InvalidRequest
 from keyturn.core.models import Account
+from keyturn.core.service import commit_now
 
 from .conftest import register
 
@@ -111,7 +112,7 @@ def test_a_deleted_client_stops_authenticating_once_the_cache_is_told(ctx: Conte
     app = register(ctx, owner)
     presented = presented_client(None, app.post())
     assert authenticate_client(presented, ctx.clients, ctx.hasher) == app.client
-    ctx.store.delete_client(app.client.client_id)
+    commit_now(ctx.store, lambda unit: unit.delete_client(app.client.client_id))
     ctx.clients.invalidate(app.client.client_id)
     with pytest.raises(InvalidClient):
         authenticate_client(presented, ctx.clients, ctx.hasher)

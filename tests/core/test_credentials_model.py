@@ -16,7 +16,7 @@ from keyturn.core.introspection import introspect
 from keyturn.core.models import Account, Token
 from keyturn.core.principals import resolve
 from keyturn.core.registration import issue_api_key
-from keyturn.core.service import run
+from keyturn.core.service import commit_now, run
 
 from .conftest import Registered, register, revoke, token
 from .test_grants import code_for, exchange
@@ -92,7 +92,7 @@ def test_anything_not_active_is_just_inactive(ctx: Context, owner: Account, case
     elif case == "rotated-refresh":
         token(ctx, app.basic(), {"grant_type": "refresh_token", "refresh_token": value})
     elif case == "revoked-key":
-        ctx.store.revoke_api_key(key.api_key.id, owner.id, ctx.clock.now())
+        commit_now(ctx.store, lambda unit: unit.revoke_api_key(key.api_key.id, owner.id, ctx.clock.now()))
     assert introspect(ctx, app.basic(), {"token": value}) == {"active": False}
 
 

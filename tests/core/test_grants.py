@@ -13,6 +13,7 @@ from keyturn.core.context import Context
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.errors import InvalidGrant, InvalidRequest, InvalidScope, UnauthorizedClient, UnsupportedGrantType
 from keyturn.core.models import Account, TokenKind
+from keyturn.core.service import commit_now
 
 from .conftest import Registered, register, token
 
@@ -89,7 +90,8 @@ def test_client_credentials_is_for_confidential_clients_only(ctx: Context, owner
 
 def test_per_client_lifetime(ctx: Context, owner: Account) -> None:
     app = cc_client(ctx, owner)
-    ctx.store.update_client(type(app.client)(**{**_fields(app.client), "access_token_ttl": 7200}))
+    changed = type(app.client)(**{**_fields(app.client), "access_token_ttl": 7200})
+    commit_now(ctx.store, lambda unit: unit.update_client(changed))
     ctx.clients.invalidate(app.client.client_id)
     assert token(ctx, app.basic(), {"grant_type": "client_credentials"})["expires_in"] == 7200
 
@@ -356,7 +358,7 @@ def test_refresh_may_narrow_the_scope_but_never_widen_it(ctx: Context, owner: Ac
 
 def narrow(ctx: Context, app: Registered, *scopes: str) -> None:
     """The client's registration now allows only ``scopes`` (as the portal edits it)."""
-    assert ctx.store.update_client(replace(app.client, scopes=scopes))
+    commit_now(ctx.store, lambda unit: unit.update_client(replace(app.client, scopes=scopes)))
     ctx.clients.invalidate(app.client.client_id)
 
 

@@ -20,6 +20,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.testclient import TestClient
 
+from keyturn.core.service import commit_now
 from keyturn.resource import Verifier
 from keyturn.runtime import open_runtime
 from keyturn.settings import load_settings
@@ -84,7 +85,8 @@ class Platform:
         try:
             owner = runtime.store.find_account_by_email(USER)
             assert owner is not None
-            assert runtime.store.revoke_api_key(key_id, owner.id, runtime.clock.now())
+            now = runtime.clock.now()
+            commit_now(runtime.store, lambda unit: unit.revoke_api_key(key_id, owner.id, now))
         finally:
             runtime.close()
 

@@ -4,8 +4,11 @@ unit's own ``commit``; tests/store/test_group_claims.py holds batches of them.""
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+from collections.abc import Callable
 from dataclasses import replace
+from typing import TypeVar
 
 import pytest
 
@@ -20,9 +23,11 @@ from keyturn.core.models import (
     TokenKind,
 )
 from keyturn.core.ports import Conflict, Store
-from keyturn.core.unit_of_work import UnitOfWork
+from keyturn.core.unit_of_work import Assigned, Unassigned, UnitOfWork
+from keyturn.store.sql import SqlStore
 
 NOW = 1_767_225_600
+T = TypeVar("T")
 
 
 def digest(label: str) -> bytes:
@@ -45,7 +50,7 @@ def make_client(store: Store, owner: Account, client_id: str = "client-1", **cha
         updated_at=NOW,
     )
     client = replace(client, **changes)  # type: ignore[arg-type]
-    store.add_client(client)
+    write(store, lambda unit: unit.add_client(client))
     return client
 
 
@@ -82,6 +87,24 @@ def make_code(client: Client, label: str = "code") -> AuthorizationCode:
 
 def commit(unit: UnitOfWork) -> None:
     assert unit.commit() is False, "the unit's claim was lost"
+
+
+def write(store: Store, work: Callable[[UnitOfWork], T]) -> T:
+    """``work`` in a unit, committed."""
+    unit = store.begin()
+    result = work(unit)
+    commit(unit)
+    return result
+
+
+def add_api_key(store: Store, owner: Account, label: str, **options: object) -> int:
+    """A key (hash ``digest(label)``, named ``label``) added in a unit of its own; its id."""
+    values: dict[str, object] = {"display_prefix": "kt_key_abcd", "scopes": None, "now": NOW, **options}
+    assigned = write(
+        store,
+        lambda unit: unit.add_api_key(key_hash=digest(label), owner_id=owner.id, name=label, **values),  # type: ignore[arg-type]
+    )
+    return assigned.value
 
 
 def save_tokens(store: Store, tokens: list[Token]) -> None:
@@ -169,6 +192,138 @@ def test_account_ids_are_distinct(store: Store) -> None:
     assert first.id != second.id
 
 
+def test_a_unit_creates_an_account_numbered_at_the_commit(store: Store) -> None:
+    unit = store.begin()
+    assigned = unit.create_account(email="Ann@Example.com", password_hash="$argon2id$x", now=NOW, company="Acme")
+    unit.record("account.created", NOW, detail={"account_id": assigned, "via": "test"})
+    commit(unit)
+    account = store.find_account_by_email("ann@example.com")
+    assert account is not None
+    assert (account.id, account.email, account.company, account.created_at) == (
+        assigned.value,
+        "Ann@Example.com",
+        "Acme",
+        NOW,
+    )
+    (event,) = store.list_events(kind="account.created")
+    assert dict(event.detail) == {"account_id": assigned.value, "via": "test"}
+
+
+def test_a_taken_email_fails_the_unit_at_the_commit_and_writes_none_of_it(store: Store) -> None:
+    owner = make_account(store, "ann@example.com")
+    unit = store.begin()
+    unit.add_client(replace(make_client_record(owner), client_id="new-client"))
+    unit.create_session(Session(digest("s"), owner.id, NOW, NOW + 60))
+    unit.create_account(email="ANN@example.com", password_hash=None, now=NOW)
+    unit.record("account.created", NOW)
+    with pytest.raises(Conflict):
+        unit.commit()
+    assert store.get_client("new-client") is None
+    assert store.get_session(digest("s")) is None
+    assert store.list_events() == []
+
+
+# ---- cold writes: one unit, one transaction of its own ----
+
+
+def make_client_record(owner: Account) -> Client:
+    return Client(client_id="client-x", name="X", owner_id=owner.id, secret_hash=None, created_at=NOW, updated_at=NOW)
+
+
+def test_a_conflict_in_the_middle_of_a_unit_undoes_the_writes_before_it(store: Store) -> None:
+    owner = make_account(store)
+    taken = make_client(store, owner)
+    key_id = add_api_key(store, owner, "old")
+    unit = store.begin()
+    unit.revoke_api_key(key_id, owner.id, NOW + 1)
+    unit.add_api_key(key_hash=digest("new"), owner_id=owner.id, name="new", display_prefix="p", scopes=None, now=NOW)
+    unit.add_client(replace(taken, name="Duplicate"))
+    unit.create_session(Session(digest("s"), owner.id, NOW, NOW + 60))
+    unit.record("api_key.regenerated", NOW + 1, account_id=owner.id)
+    with pytest.raises(Conflict):
+        unit.commit()
+    assert [(k.name, k.revoked_at) for k in store.list_api_keys(owner.id)] == [("old", None)]
+    assert store.get_client(taken.client_id) == taken
+    assert store.get_session(digest("s")) is None
+    assert store.list_events() == []
+
+
+def test_cold_writes_are_made_in_the_order_they_were_queued(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client_record(owner)
+    session = Session(digest("s"), owner.id, NOW, NOW + 60)
+    write(store, lambda unit: unit.create_session(session))
+    unit = store.begin()
+    unit.add_client(client)
+    unit.update_client(replace(client, name="Renamed"))
+    unit.delete_session(session.session_hash)
+    unit.create_session(replace(session, expires_at=NOW + 120))  # the same hash: replaced
+    commit(unit)
+    assert store.get_client(client.client_id) == replace(client, name="Renamed")
+    assert store.get_session(session.session_hash) == replace(session, expires_at=NOW + 120)
+
+
+def test_an_event_names_the_id_its_unit_assigns(store: Store) -> None:
+    owner = make_account(store)
+    add_api_key(store, owner, "first")
+    unit = store.begin()
+    assigned = unit.add_api_key(
+        key_hash=digest("k"), owner_id=owner.id, name="k", display_prefix="p", scopes=None, now=NOW
+    )
+    unit.record("api_key.created", NOW, account_id=owner.id, detail={"key_id": assigned})
+    unit.record("plain", NOW, account_id=owner.id, detail={"n": 1})
+    commit(unit)
+    key = store.find_api_key(digest("k"))
+    assert key is not None
+    assert {e.kind: dict(e.detail) for e in store.list_events()} == {
+        "api_key.created": {"key_id": key.id},
+        "plain": {"n": 1},
+    }
+
+
+def test_a_unit_of_cold_writes_claims_and_issues_nothing(store: Store) -> None:
+    owner = make_account(store)
+    client = make_client(store, owner)
+    unit = store.begin()
+    unit.save_tokens([make_token(client, "at")])
+    unit.create_session(Session(digest("s"), owner.id, NOW, NOW + 60))
+    with pytest.raises(RuntimeError, match="cold writes"):
+        unit.commit()
+    assert store.find_token(digest("at")) is None
+    assert store.get_session(digest("s")) is None
+
+
+def test_a_unit_of_cold_writes_that_fails_fails_alone(store: Store) -> None:
+    """The server commits both as one request each, in the same turn: the token request's
+    unit is not the sign-up's, whose taken email fails it alone."""
+    owner = make_account(store)
+    client = make_client(store, owner)
+    hot, cold = store.begin(), store.begin()
+    hot.save_tokens([make_token(client, "at")])
+    hot.record("token.issued", NOW, client_id=client.client_id)
+    cold.create_account(email=owner.email, password_hash=None, now=NOW)
+
+    async def together() -> list[bool | BaseException]:
+        if isinstance(store, SqlStore):
+            commits = [store.group.commit(unit) for unit in (hot, cold)]
+            return await asyncio.gather(*commits, return_exceptions=True)
+        return [hot.commit(), *await asyncio.gather(asyncio.to_thread(cold.commit), return_exceptions=True)]
+
+    hot_lost, cold_error = asyncio.run(together())
+    assert hot_lost is False
+    assert isinstance(cold_error, Conflict)
+    assert store.find_token(digest("at")) is not None
+    assert [e.kind for e in store.list_events()] == ["token.issued"]
+
+
+def test_an_assigned_id_is_unknown_before_the_commit() -> None:
+    assigned = Assigned()
+    with pytest.raises(Unassigned):
+        assert assigned.value
+    assigned.assign(7)
+    assert assigned.value == 7
+
+
 # ---- clients ----
 
 
@@ -193,7 +348,7 @@ def test_client_round_trip_keeps_every_field(store: Store) -> None:
         created_at=NOW,
         updated_at=NOW + 1,
     )
-    store.add_client(client)
+    write(store, lambda unit: unit.add_client(client))
     assert store.get_client("abc") == client
     assert store.get_client("missing") is None
 
@@ -227,10 +382,11 @@ def test_client_update(store: Store) -> None:
     owner = make_account(store)
     client = make_client(store, owner)
     changed = replace(client, name="Renamed", scopes=("sms",))
-    assert store.update_client(changed) is True
+    write(store, lambda unit: unit.update_client(changed))
     assert store.get_client(client.client_id) == changed
     ghost = replace(client, client_id="ghost")
-    assert store.update_client(ghost) is False
+    write(store, lambda unit: unit.update_client(ghost))  # gone meanwhile: nothing to change
+    assert store.get_client("ghost") is None
 
 
 def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -> None:
@@ -240,13 +396,13 @@ def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -
     save_code(store, make_code(client))
     save_tokens(store, [make_token(client, "t1"), make_token(other, "t2")])
     save_consent(store, Consent(owner.id, client.client_id, ("sms",), NOW, NOW))
-    assert store.delete_client(client.client_id) is True
+    write(store, lambda unit: unit.delete_client(client.client_id))
     assert store.get_client(client.client_id) is None
     assert store.find_token(digest("t1")) is None
     assert store.find_token(digest("t2")) is not None
     assert store.get_consent(owner.id, client.client_id) is None
     assert consume_code(store, digest("code"), client.client_id, NOW) == (None, False)
-    assert store.delete_client(client.client_id) is False
+    assert store.get_client(other.client_id) is not None
 
 
 # ---- API keys ----
@@ -254,31 +410,49 @@ def test_deleting_a_client_deletes_its_codes_tokens_and_consents(store: Store) -
 
 def test_api_key_round_trip(store: Store) -> None:
     owner = make_account(store)
-    key = store.add_api_key(
+    unit = store.begin()
+    assigned = unit.add_api_key(
         key_hash=digest("key"), owner_id=owner.id, name="CI", display_prefix="kt_key_abcd", scopes=("sms",), now=NOW
     )
-    assert store.find_api_key(digest("key")) == key
-    assert key.scopes == ("sms",)
+    with pytest.raises(Unassigned):  # the database numbers the key at the commit
+        assert assigned.value
+    commit(unit)
+    key = store.find_api_key(digest("key"))
+    assert key is not None
+    assert key.id == assigned.value
+    assert (key.owner_id, key.name, key.display_prefix, key.scopes, key.created_at) == (
+        owner.id,
+        "CI",
+        "kt_key_abcd",
+        ("sms",),
+        NOW,
+    )
     assert (key.revoked_at, key.last_used_at, key.expires_at) == (None, None, None)
     assert store.find_api_key(digest("other")) is None
 
 
 def test_api_key_without_scope_restriction(store: Store) -> None:
     owner = make_account(store)
-    store.add_api_key(
-        key_hash=digest("k"), owner_id=owner.id, name="All", display_prefix="kt_key_x", scopes=None, now=NOW
-    )
+    add_api_key(store, owner, "k", scopes=None)
     found = store.find_api_key(digest("k"))
     assert found is not None
     assert found.scopes is None
 
 
+def test_api_key_ids_are_distinct_and_in_order(store: Store) -> None:
+    owner = make_account(store)
+    first, second = add_api_key(store, owner, "a"), add_api_key(store, owner, "b")
+    assert first < second
+    assert [k.id for k in store.list_api_keys(owner.id)] == [first, second]
+
+
 def test_api_key_revocation_is_owner_only_and_once(store: Store) -> None:
     ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
-    key = store.add_api_key(key_hash=digest("k"), owner_id=ann.id, name="k", display_prefix="p", scopes=None, now=NOW)
-    assert store.revoke_api_key(key.id, bob.id, NOW + 5) is False
-    assert store.revoke_api_key(key.id, ann.id, NOW + 5) is True
-    assert store.revoke_api_key(key.id, ann.id, NOW + 6) is False
+    key_id = add_api_key(store, ann, "k")
+    write(store, lambda unit: unit.revoke_api_key(key_id, bob.id, NOW + 5))
+    assert store.find_api_key(digest("k")).revoked_at is None  # type: ignore[union-attr]
+    write(store, lambda unit: unit.revoke_api_key(key_id, ann.id, NOW + 5))
+    write(store, lambda unit: unit.revoke_api_key(key_id, ann.id, NOW + 6))  # the first time stays
     found = store.find_api_key(digest("k"))
     assert found is not None
     assert found.revoked_at == NOW + 5
@@ -286,8 +460,8 @@ def test_api_key_revocation_is_owner_only_and_once(store: Store) -> None:
 
 def test_api_key_use_is_recorded(store: Store) -> None:
     owner = make_account(store)
-    key = store.add_api_key(key_hash=digest("k"), owner_id=owner.id, name="k", display_prefix="p", scopes=None, now=NOW)
-    store.touch_api_key(key.id, NOW + 30)
+    key_id = add_api_key(store, owner, "k")
+    write(store, lambda unit: unit.touch_api_key(key_id, NOW + 30))
     found = store.find_api_key(digest("k"))
     assert found is not None
     assert found.last_used_at == NOW + 30
@@ -295,11 +469,12 @@ def test_api_key_use_is_recorded(store: Store) -> None:
 
 def test_api_keys_are_listed_per_owner_and_unique(store: Store) -> None:
     ann, bob = make_account(store, "ann@example.com"), make_account(store, "bob@example.com")
-    store.add_api_key(key_hash=digest("1"), owner_id=ann.id, name="one", display_prefix="p", scopes=None, now=NOW)
-    store.add_api_key(key_hash=digest("2"), owner_id=bob.id, name="two", display_prefix="p", scopes=None, now=NOW)
+    add_api_key(store, ann, "one")
+    add_api_key(store, bob, "two")
     assert [k.name for k in store.list_api_keys(ann.id)] == ["one"]
     with pytest.raises(Conflict):
-        store.add_api_key(key_hash=digest("1"), owner_id=bob.id, name="dup", display_prefix="p", scopes=None, now=NOW)
+        add_api_key(store, bob, "one")
+    assert [k.name for k in store.list_api_keys(bob.id)] == ["two"]
 
 
 # ---- authorization codes ----
@@ -472,7 +647,9 @@ def test_revoke_tokens_of_an_account_for_a_client(store: Store) -> None:
     other = make_client(store, ann, "other")
     bobs = replace(make_token(client, "bob"), account_id=bob.id)
     save_tokens(store, [make_token(client, "ann1"), make_token(client, "ann2", "g2"), make_token(other, "ann3"), bobs])
-    assert store.revoke_tokens_of(ann.id, client.client_id, NOW) == 2
+    unit = store.begin()
+    assert unit.revoke_tokens_of(ann.id, client.client_id, NOW) == 2  # live before the commit
+    commit(unit)
     assert store.find_token(digest("ann3")).revoked_at is None  # type: ignore[union-attr]
     assert store.find_token(digest("bob")).revoked_at is None  # type: ignore[union-attr]
     assert store.find_token(digest("ann1")).revoked_at == NOW  # type: ignore[union-attr]
@@ -489,8 +666,8 @@ def test_consent_upsert_list_delete(store: Store) -> None:
     consent = store.get_consent(owner.id, client.client_id)
     assert consent == Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
     assert store.list_consents(owner.id) == [consent]
-    assert store.delete_consent(owner.id, client.client_id) is True
-    assert store.delete_consent(owner.id, client.client_id) is False
+    write(store, lambda unit: unit.delete_consent(owner.id, client.client_id))
+    write(store, lambda unit: unit.delete_consent(owner.id, client.client_id))  # gone already: nothing
     assert store.get_consent(owner.id, client.client_id) is None
     assert store.list_consents(owner.id) == []
 
@@ -501,13 +678,13 @@ def test_consent_upsert_list_delete(store: Store) -> None:
 def test_sessions_are_created_found_and_deleted(store: Store) -> None:
     owner = make_account(store)
     session = Session(session_hash=digest("s1"), account_id=owner.id, created_at=NOW, expires_at=NOW + 3600)
-    store.create_session(session)
+    write(store, lambda unit: unit.create_session(session))
     assert store.get_session(digest("s1")) == session
     assert store.get_session(digest("s2")) is None
     with pytest.raises(Conflict):
-        store.create_session(session)
-    assert store.delete_session(digest("s1")) is True
-    assert store.delete_session(digest("s1")) is False
+        write(store, lambda unit: unit.create_session(session))
+    write(store, lambda unit: unit.delete_session(digest("s1")))
+    write(store, lambda unit: unit.delete_session(digest("s1")))  # gone already: nothing
     assert store.get_session(digest("s1")) is None
 
 
@@ -517,8 +694,8 @@ def test_a_session_is_found_with_its_accounts_consent_to_one_client(store: Store
     second = make_client(store, owner, "client-2")
     mine = Session(digest("s-ann"), owner.id, NOW, NOW + 3600)
     theirs = Session(digest("s-bob"), other.id, NOW, NOW + 3600)
-    store.create_session(mine)
-    store.create_session(theirs)
+    write(store, lambda unit: unit.create_session(mine))
+    write(store, lambda unit: unit.create_session(theirs))
     consent = Consent(owner.id, client.client_id, ("sms", "balance"), NOW, NOW + 5)
     save_consent(store, consent)
     save_consent(store, Consent(other.id, second.client_id, ("sms",), NOW, NOW))
@@ -612,16 +789,12 @@ def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
     client = make_client(store, owner)
     save_code(store, replace(make_code(client, "old"), expires_at=NOW - 1))
     save_code(store, make_code(client, "new"))
-    store.create_session(Session(digest("s-old"), owner.id, NOW - 100, NOW - 1))
-    store.create_session(Session(digest("s-new"), owner.id, NOW, NOW + 100))
-    revoked = store.add_api_key(
-        key_hash=digest("k1"), owner_id=owner.id, name="a", display_prefix="p", scopes=None, now=NOW
-    )
-    store.revoke_api_key(revoked.id, owner.id, NOW - 5)
-    store.add_api_key(
-        key_hash=digest("k2"), owner_id=owner.id, name="b", display_prefix="p", scopes=None, now=NOW, expires_at=NOW - 1
-    )
-    store.add_api_key(key_hash=digest("k3"), owner_id=owner.id, name="c", display_prefix="p", scopes=None, now=NOW)
+    write(store, lambda unit: unit.create_session(Session(digest("s-old"), owner.id, NOW - 100, NOW - 1)))
+    write(store, lambda unit: unit.create_session(Session(digest("s-new"), owner.id, NOW, NOW + 100)))
+    revoked = add_api_key(store, owner, "a")
+    write(store, lambda unit: unit.revoke_api_key(revoked, owner.id, NOW - 5))
+    add_api_key(store, owner, "b", expires_at=NOW - 1)
+    add_api_key(store, owner, "c")
     store.record("old", NOW - 10)
     store.record("new", NOW)
     assert store.purge("authorization_codes", NOW, 100) == 1

@@ -23,6 +23,7 @@ from keyturn.core.clock import FrozenClock
 from keyturn.core.models import Account, Client
 from keyturn.core.pkce import s256
 from keyturn.core.registration import register_client
+from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import authorization_codes, sessions, tokens
@@ -108,7 +109,7 @@ def register(runtime: Runtime, owner: Account, **options: Any) -> Registered:
 def configure(runtime: Runtime, registered: Registered, **changes: Any) -> Registered:
     """Changes what registration does not offer (first_party, remember_consent, required_scopes)."""
     changed = replace(registered.client, **changes)
-    assert runtime.store.update_client(changed)
+    commit_now(runtime.store, lambda unit: unit.update_client(changed))
     runtime.ctx.clients.invalidate(changed.client_id)
     return Registered(changed, registered.secret)
 

@@ -27,6 +27,7 @@ from keyturn.core.credentials import Kind, kind_of, new_secret
 from keyturn.core.models import Account, Client
 from keyturn.core.pkce import s256
 from keyturn.core.registration import issue_api_key, register_client
+from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import accounts
@@ -366,15 +367,14 @@ def test_basic_credentials_with_characters_that_need_encoding(
     client: TestClient, runtime: Runtime, owner: Account
 ) -> None:
     client_id, secret = "acme app:1/ü", "pa ss+wörd%:/&="
-    runtime.store.add_client(
-        Client(
-            client_id=client_id,
-            name="Acme",
-            owner_id=owner.id,
-            secret_hash=runtime.hasher.digest(secret),
-            grant_types=("client_credentials",),
-        )
+    acme = Client(
+        client_id=client_id,
+        name="Acme",
+        owner_id=owner.id,
+        secret_hash=runtime.hasher.digest(secret),
+        grant_types=("client_credentials",),
     )
+    commit_now(runtime.store, lambda unit: unit.add_client(acme))
     data = {"grant_type": "client_credentials"}
     encoded = client.post("/oauth/token", data=data, headers={"authorization": basic(client_id, secret)})
     assert encoded.status_code == 200, encoded.text
@@ -855,7 +855,7 @@ def test_revoked_expired_and_rotated_tokens_are_inactive(
 
     key = runtime.store.find_api_key(runtime.hasher.digest(api_key))
     assert key is not None
-    assert runtime.store.revoke_api_key(key.id, owner.id, clock.now())
+    commit_now(runtime.store, lambda unit: unit.revoke_api_key(key.id, owner.id, clock.now()))
     assert introspect(client, app, api_key).json() == {"active": False}
 
     fresh = tokens_for(client, runtime, app, owner)

@@ -23,6 +23,7 @@ from starlette.testclient import TestClient
 from keyturn.core.clock import FrozenClock
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.models import Account, ApiKey, Client
+from keyturn.core.ports import Conflict
 from keyturn.core.registration import register_client
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
@@ -953,6 +954,25 @@ def test_names_are_escaped_and_an_empty_key_name_gets_a_default(ann: User, runti
         page = ann.get(path).text
         assert "&lt;script&gt;x&lt;/script&gt;" in page
         assert "<script>" not in page
+
+
+def test_a_regeneration_that_fails_midway_changes_nothing(
+    ann: User, runtime: Runtime, clock: FrozenClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The old key's revocation, the new key and the audit event commit together: when the
+    new key cannot be stored (here its digest is taken), the old key keeps working."""
+    import keyturn.core.registration
+
+    old = create_api_key(ann, "Old")
+    other = create_api_key(ann, "Other")
+    old_id = next(k.id for k in runtime.store.list_api_keys(ann.account.id) if k.name == "Old")
+    clock.advance(60)
+    before = snapshot(runtime)
+    monkeypatch.setattr(keyturn.core.registration, "new_secret", lambda kind: other)
+    with pytest.raises(Conflict):
+        ann.post(f"/account/api-keys/{old_id}/regenerate")
+    assert snapshot(runtime) == before
+    assert me(ann.browser, old).status_code == 200
 
 
 def test_an_expired_key_cannot_be_regenerated_into_one_that_never_expires(

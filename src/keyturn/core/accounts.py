@@ -1,4 +1,4 @@
-"""Creating user accounts."""
+"""Creating user accounts: sign-up's flow (``sign_up``), and the CLI's ``create_account``."""
 
 from __future__ import annotations
 
@@ -7,9 +7,12 @@ from collections.abc import Mapping
 from typing import Any
 
 from .clock import Clock
+from .context import Context
 from .models import Account
 from .passwords import MIN_LENGTH, hash_password, password_problem
-from .ports import AccountStore, Conflict
+from .ports import Conflict, Store
+from .service import Flow, commit_now, in_unit
+from .unit_of_work import Assigned, UnitOfWork
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
 
@@ -41,8 +44,42 @@ def check_new_account(email: str, password: str, min_length: int = MIN_LENGTH) -
     return email
 
 
+def new_password_hash(password: str) -> str:
+    """What a new account's password is stored as (argon2id): slow on purpose, so the
+    caller runs it where it blocks nothing, before ``sign_up``. Hashed whether or not the
+    email is taken: a duplicate costs the same time, so timing does not tell them apart."""
+    return hash_password(password)
+
+
+def sign_up(
+    ctx: Context,
+    *,
+    email: str,
+    password_hash: str,
+    name: str = "",
+    company: str = "",
+    alias: str = "",
+) -> Flow[Account]:
+    """A new account, its password hashed already (``new_password_hash``). AccountExists
+    if the email is taken: the caller must answer that as it answers a new account."""
+    email = normalise_email(email)
+    now = ctx.clock.now()
+    values: dict[str, Any] = {"name": name.strip(), "company": company.strip(), "alias": alias.strip()}
+
+    def work(unit: UnitOfWork) -> Assigned:
+        return unit.create_account(email=email, password_hash=password_hash, now=now, **values)
+
+    try:
+        account_id = yield from in_unit(ctx, work)
+    except Conflict:
+        raise AccountExists(f"an account with the email {email} exists already") from None
+    return Account(
+        id=account_id.value, email=email, password_hash=password_hash, created_at=now, updated_at=now, **values
+    )
+
+
 def create_account(
-    store: AccountStore,
+    store: Store,
     clock: Clock,
     *,
     email: str,
@@ -53,19 +90,26 @@ def create_account(
     alias: str = "",
     attributes: Mapping[str, Any] | None = None,
 ) -> Account:
+    """A new account, committed alone (the CLI's)."""
     email = check_new_account(email, password, min_length)
-    # Hashed before the insert, whether or not the email is taken: a duplicate costs the
-    # same argon2 time as a new account, so timing does not tell them apart.
-    password_hash = hash_password(password)
+    password_hash = new_password_hash(password)
+    now = clock.now()
+    values: dict[str, Any] = {"name": name.strip(), "company": company.strip(), "alias": alias.strip()}
+    extra = dict(attributes or {})
+
+    def work(unit: UnitOfWork) -> Assigned:
+        return unit.create_account(email=email, password_hash=password_hash, now=now, attributes=extra, **values)
+
     try:
-        return store.create_account(
-            email=email,
-            password_hash=password_hash,
-            now=clock.now(),
-            name=name.strip(),
-            company=company.strip(),
-            alias=alias.strip(),
-            attributes=attributes,
-        )
+        account_id = commit_now(store, work)
     except Conflict:
         raise AccountExists(f"an account with the email {email} exists already") from None
+    return Account(
+        id=account_id.value,
+        email=email,
+        password_hash=password_hash,
+        attributes=extra,
+        created_at=now,
+        updated_at=now,
+        **values,
+    )

@@ -2,10 +2,12 @@
 in-memory reference implementation (``keyturn.store.memory``) backs core's unit tests.
 One contract test suite (tests/store/test_contract.py) runs against every implementation.
 
-Reads, and the writes of the portal and the CLI, are methods of the store, each one
-atomic step. The writes of a protocol request (tokens, codes, claims, revocations,
-consents and their audit events) go through a unit of work (``Store.begin``, see
-core/unit_of_work.py), committed as a whole.
+Reads are methods of the store. Writes go through a unit of work (``Store.begin``, see
+core/unit_of_work.py), committed as a whole: a protocol request's tokens, codes, claims,
+revocations and consents, and the portal's and the CLI's accounts, clients, API keys and
+sessions, each with its audit events. The store keeps three writes of its own, each one
+atomic step: ``create_account`` and ``record`` (the CLI's operator account and its audit
+events) and the signing keys, which housekeeping and start-up add.
 """
 
 from __future__ import annotations
@@ -55,76 +57,38 @@ class AccountStore(Protocol):
 
 
 class ClientStore(Protocol):
-    def add_client(self, client: Client) -> None:
-        """Raises Conflict if the client_id is taken."""
-        ...
-
     def get_client(self, client_id: str) -> Client | None: ...
 
     def list_clients(self, owner_id: int) -> list[Client]: ...
-
-    def update_client(self, client: Client) -> bool: ...
 
     def longest_access_token_ttl(self) -> int | None:
         """The longest per-client access-token lifetime, if any client sets one."""
         ...
 
-    def delete_client(self, client_id: str) -> bool:
-        """Deletes the client with its codes, tokens and consents."""
-        ...
-
 
 class ApiKeyStore(Protocol):
-    def add_api_key(
-        self,
-        *,
-        key_hash: bytes,
-        owner_id: int,
-        name: str,
-        display_prefix: str,
-        scopes: tuple[str, ...] | None,
-        now: int,
-        expires_at: int | None = None,
-    ) -> ApiKey: ...
-
     def find_api_key(self, key_hash: bytes) -> ApiKey | None: ...
 
     def list_api_keys(self, owner_id: int) -> list[ApiKey]: ...
-
-    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool: ...
-
-    def touch_api_key(self, key_id: int, now: int) -> None:
-        """Records a use (last_used_at)."""
-        ...
 
 
 class TokenStore(Protocol):
     def find_token(self, token_hash: bytes) -> Token | None: ...
 
-    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
-        """Revokes every token a client holds for an account (connected apps)."""
-        ...
-
 
 class ConsentStore(Protocol):
     def get_consent(self, account_id: int, client_id: str) -> Consent | None: ...
-
-    def delete_consent(self, account_id: int, client_id: str) -> bool: ...
 
     def list_consents(self, account_id: int) -> list[Consent]: ...
 
 
 class SessionStore(Protocol):
-    def create_session(self, session: Session) -> None: ...
-
     def get_session(self, session_hash: bytes) -> Session | None: ...
 
     def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
         """The session, and its account's consent to ``client_id`` (None when there is no
         session): the authorization endpoint's one look-up for a signed-in user."""
         ...
-
-    def delete_session(self, session_hash: bytes) -> bool: ...
 
 
 class SigningKeyStore(Protocol):

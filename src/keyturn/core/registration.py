@@ -1,4 +1,8 @@
-"""Registering OAuth clients and Sinch-style access keys, and issuing API keys.
+"""Registering OAuth clients and Sinch-style access keys, and issuing API keys: what a
+new one must be (``build_client``, ``check_api_key``), and the CLI's way to create one
+(``register_client``, ``issue_api_key``: each commits it alone; the CLI records its own
+audit event). The portal's operations (core/client_admin.py, core/api_keys.py) queue
+them in a unit with their audit events.
 
 Each secret is returned once, to be shown once; only its keyed digest is stored.
 """
@@ -7,14 +11,17 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from typing import Any
 
 from .clock import Clock
 from .credentials import Hasher, Kind, display_prefix, new_secret
 from .models import ApiKey, Client, ClientKind, GrantType
-from .ports import ApiKeyStore, ClientStore, Conflict
+from .ports import Conflict, Store
 from .redirect_uris import redirect_uri_problem
 from .scopes import scope_problem
+from .service import commit_now
+from .unit_of_work import Assigned, UnitOfWork
 
 TOKEN_GRANTS = frozenset(g.value for g in GrantType if g is not GrantType.IMPLICIT)
 
@@ -45,8 +52,7 @@ def new_client_id() -> str:
     return client_id
 
 
-def register_client(
-    store: ClientStore,
+def build_client(
     hasher: Hasher,
     clock: Clock,
     *,
@@ -124,15 +130,81 @@ def register_client(
         created_at=now,
         updated_at=now,
     )
-    try:
-        store.add_client(client)
-    except Conflict:  # 144 random bits: only a broken RNG gets here
-        raise RegistrationError("client id collision; try again") from None
     return NewClient(client=client, client_secret=secret)
 
 
+def register_client(store: Store, hasher: Hasher, clock: Clock, **options: Any) -> NewClient:
+    """``build_client``, committed alone (the CLI's: it records its own audit event)."""
+    created = build_client(hasher, clock, **options)
+    try:
+        commit_now(store, lambda unit: unit.add_client(created.client))
+    except Conflict:  # 144 random bits: only a broken RNG gets here
+        raise RegistrationError("client id collision; try again") from None
+    return created
+
+
+def check_api_key(
+    clock: Clock,
+    *,
+    name: str,
+    catalogue: Mapping[str, str],
+    scopes: Iterable[str] | None = None,
+    expires_at: int | None = None,
+) -> tuple[str, tuple[str, ...] | None]:
+    """The name and the scopes (None: all the owner's) a new key is stored with; or
+    RegistrationError saying what to change."""
+    name = name.strip() or "API key"
+    if len(name) > 200:
+        raise RegistrationError("the key's name must be at most 200 characters")
+    scope_list = None if scopes is None else tuple(dict.fromkeys(scopes))
+    for scope in scope_list or ():
+        problem = scope_problem(scope, catalogue)
+        if problem:
+            raise RegistrationError(problem)
+    if expires_at is not None and expires_at <= clock.now():
+        raise RegistrationError("the expiry must be in the future")
+    return name, scope_list
+
+
+@dataclass(frozen=True, slots=True)
+class QueuedApiKey:
+    """A new key in a unit: its id is assigned when the unit commits."""
+
+    record: ApiKey
+    key: str
+    id: Assigned
+
+    def committed(self) -> NewApiKey:
+        return NewApiKey(api_key=replace(self.record, id=self.id.value), key=self.key)
+
+
+def queue_api_key(
+    unit: UnitOfWork,
+    hasher: Hasher,
+    *,
+    owner_id: int,
+    name: str,
+    scopes: tuple[str, ...] | None,
+    now: int,
+    expires_at: int | None,
+) -> QueuedApiKey:
+    """A new key (name and scopes as ``check_api_key`` returned them), added in ``unit``."""
+    key = new_secret(Kind.API_KEY)
+    record = ApiKey(0, hasher.digest(key), owner_id, name, display_prefix(key), scopes, now, expires_at)
+    key_id = unit.add_api_key(
+        key_hash=record.key_hash,
+        owner_id=owner_id,
+        name=name,
+        display_prefix=record.display_prefix,
+        scopes=scopes,
+        now=now,
+        expires_at=expires_at,
+    )
+    return QueuedApiKey(record, key, key_id)
+
+
 def issue_api_key(
-    store: ApiKeyStore,
+    store: Store,
     hasher: Hasher,
     clock: Clock,
     *,
@@ -142,25 +214,12 @@ def issue_api_key(
     scopes: Iterable[str] | None = None,
     expires_at: int | None = None,
 ) -> NewApiKey:
-    name = name.strip() or "API key"
-    if len(name) > 200:
-        raise RegistrationError("the key's name must be at most 200 characters")
-    scope_list = None if scopes is None else tuple(dict.fromkeys(scopes))
-    for scope in scope_list or ():
-        problem = scope_problem(scope, catalogue)
-        if problem:
-            raise RegistrationError(problem)
-    now = clock.now()
-    if expires_at is not None and expires_at <= now:
-        raise RegistrationError("the expiry must be in the future")
-    key = new_secret(Kind.API_KEY)
-    api_key = store.add_api_key(
-        key_hash=hasher.digest(key),
-        owner_id=owner_id,
-        name=name,
-        display_prefix=display_prefix(key),
-        scopes=scope_list,
-        now=now,
-        expires_at=expires_at,
+    """A new key, committed alone (the CLI's: it records its own audit event)."""
+    name, scope_list = check_api_key(clock, name=name, catalogue=catalogue, scopes=scopes, expires_at=expires_at)
+    queued = commit_now(
+        store,
+        lambda unit: queue_api_key(
+            unit, hasher, owner_id=owner_id, name=name, scopes=scope_list, now=clock.now(), expires_at=expires_at
+        ),
     )
-    return NewApiKey(api_key=api_key, key=key)
+    return queued.committed()

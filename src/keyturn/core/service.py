@@ -6,7 +6,8 @@ claim was lost. Drivers only perform the commit it asks for: ``run`` below commi
 once (the CLI, tests); the server's driver (keyturn.runtime.Blocking) runs the work
 where blocking I/O belongs and hands the unit to the store's group commit. Core's
 functions that write (``token_endpoint.token``, ``revocation.revoke``,
-``authorize.approve``) return such flows.
+``authorize.approve``, the portal's operations) return such flows; ``commit_now`` serves
+the callers that hold a store but no Context (the CLI's).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from typing import Generic, TypeVar
 
 from .context import Context
 from .errors import OAuthError
-from .ports import Conflict, StoreUnavailable
+from .ports import Conflict, Store, StoreUnavailable
 from .unit_of_work import UnitOfWork
 
 T = TypeVar("T")
@@ -92,3 +93,13 @@ def run(flow: Flow[T]) -> T:
         else:
             step = advance(flow, lost)
     return step.value
+
+
+def commit_now(store: Store, work: Callable[[UnitOfWork], T]) -> T:
+    """Runs ``work`` in a unit of ``store`` and commits it at once, in this thread. For
+    work that claims nothing (so nothing to run again), by callers without a Context."""
+    unit = store.begin()
+    result = work(unit)
+    if unit.commit():
+        raise RuntimeError("a unit without a claim lost one")
+    return result

@@ -12,6 +12,13 @@ unit to commit its claim owns the row; a unit whose claim is lost writes nothing
 its request runs again in a fresh unit (keyturn.core.service), where it sees the row as
 the winner left it. ``keyturn.store`` implements units twice: the group commit of the
 SQL store (many requests' units in one transaction) and the in-memory store's.
+
+The portal's and the CLI's writes (accounts, clients, API keys, sessions, a connected
+app's revocation) are units too, of *cold* writes: a unit holding one commits in a
+transaction of its own, its writes in the order they were queued, so that a Conflict
+(an email taken meanwhile) fails that request alone and writes nothing of it. A row the
+database numbers (an account, an API key) reports its id through an ``Assigned``, set at
+the commit; an audit event's detail may name it.
 """
 
 from __future__ import annotations
@@ -19,7 +26,32 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .models import AuthorizationCode, Consent, Token
+from .models import AuthorizationCode, Client, Consent, Session, Token
+
+
+class Unassigned(TypeError):
+    """An Assigned was read before the commit that sets it."""
+
+
+class Assigned:
+    """The id the database gives a new row, known once the unit has committed."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self) -> None:
+        self._value: int | None = None
+
+    @property
+    def value(self) -> int:
+        if self._value is None:
+            raise Unassigned("the id is assigned when the unit commits")
+        return self._value
+
+    def assign(self, value: int) -> None:
+        self._value = value
+
+    def __repr__(self) -> str:
+        return f"Assigned({self._value})"
 
 
 class UnitOfWork(Protocol):
@@ -66,8 +98,76 @@ class UnitOfWork(Protocol):
         client_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        """Queues an audit event."""
+        """Queues an audit event. Its detail's values are JSON values, or an Assigned
+        of the same unit (the event then names the id the commit gives)."""
         ...
+
+    # ---- cold writes: the portal's and the CLI's ----
+
+    def create_account(
+        self,
+        *,
+        email: str,
+        password_hash: str | None,
+        now: int,
+        name: str = "",
+        company: str = "",
+        alias: str = "",
+        attributes: Mapping[str, Any] | None = None,
+    ) -> Assigned:
+        """Queues a new account; its id is assigned at the commit, which raises Conflict
+        if the (case-insensitive) email is taken by then."""
+        ...
+
+    def add_client(self, client: Client) -> None:
+        """The commit raises Conflict if the client_id is taken."""
+        ...
+
+    def update_client(self, client: Client) -> None:
+        """Replaces the client with this client_id (if it is still there)."""
+        ...
+
+    def delete_client(self, client_id: str) -> None:
+        """Deletes the client with its codes, tokens and consents."""
+        ...
+
+    def add_api_key(
+        self,
+        *,
+        key_hash: bytes,
+        owner_id: int,
+        name: str,
+        display_prefix: str,
+        scopes: tuple[str, ...] | None,
+        now: int,
+        expires_at: int | None = None,
+    ) -> Assigned:
+        """Queues a new API key; its id is assigned at the commit, which raises Conflict if
+        the hash is taken."""
+        ...
+
+    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> None:
+        """Revokes the owner's key, unless it is revoked already (the first time stays)."""
+        ...
+
+    def touch_api_key(self, key_id: int, now: int) -> None:
+        """Records a use (last_used_at)."""
+        ...
+
+    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
+        """Revokes every token a client holds for an account (connected apps); returns how
+        many are live now."""
+        ...
+
+    def delete_consent(self, account_id: int, client_id: str) -> None: ...
+
+    def create_session(self, session: Session) -> None:
+        """The commit raises Conflict if the session exists."""
+        ...
+
+    def delete_session(self, session_hash: bytes) -> None: ...
+
+    # ---- the unit ----
 
     @property
     def empty(self) -> bool:
@@ -81,5 +181,6 @@ class UnitOfWork(Protocol):
 
     def commit(self) -> bool:
         """Writes the unit now, in one transaction of its own; returns True when its
-        claim was lost (then nothing of it was written)."""
+        claim was lost (then nothing of it was written). A unit of cold writes claims
+        nothing and issues nothing (RuntimeError otherwise)."""
         ...

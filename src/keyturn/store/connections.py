@@ -13,7 +13,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from typing import Any
 
-from sqlalchemy import Engine
+from sqlalchemy import Connection, Engine
+from sqlalchemy.exc import IntegrityError, SQLAlchemyError
 
 from keyturn.core.ports import Conflict, StoreUnavailable
 
@@ -56,6 +57,19 @@ class Connections:
             except BaseException:
                 cursor.execute("ROLLBACK")  # after a pipeline's end, so that it runs
                 raise
+
+    @contextmanager
+    def begin(self) -> Iterator[Connection]:
+        """A SQLAlchemy connection in a transaction of its own, for the cold statements
+        (the store's reads and housekeeping, units of cold writes): committed at the end,
+        rolled back on an error, which becomes Conflict or StoreUnavailable."""
+        try:
+            with self.engine.begin() as connection:
+                yield connection
+        except IntegrityError as exc:
+            raise Conflict(str(exc.orig)) from exc
+        except SQLAlchemyError as exc:
+            raise StoreUnavailable(self._describe(exc)) from exc
 
     def one(self, sql: str, params: tuple[Any, ...]) -> Any:
         """The first row of a query (there is one at most), or None."""

@@ -30,9 +30,10 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from keyturn.core.models import AuthorizationCode, Consent, Token
-from keyturn.core.unit_of_work import UnitOfWork
+from keyturn.core.unit_of_work import Unassigned, UnitOfWork
 
 from .checkpoint import WalCheckpointer
+from .cold_writes import ColdWrites, Step, commit_alone
 from .connections import Connections
 from .reads import Reads
 from .rows import audit_row, code_row, consent_row, token_row
@@ -40,8 +41,9 @@ from .workers import Workers
 from .writes import Claim, Writes
 
 
-class GroupUnit:
-    """One request's queued writes (a UnitOfWork)."""
+class GroupUnit(ColdWrites):
+    """One request's queued writes (a UnitOfWork). Its cold writes (store/cold_writes.py)
+    are ``steps``; a unit that holds any is committed alone."""
 
     __slots__ = ("_group", "audit", "changes", "claim", "claim_params", "codes", "tokens")
 
@@ -54,6 +56,7 @@ class GroupUnit:
         self.audit: list[tuple[Any, ...]] = []
         #: Statements run after the inserts, in order: (sql, parameters).
         self.changes: list[tuple[str, tuple[Any, ...]]] = []
+        self.steps: tuple[()] | list[Step] = ()
 
     def save_tokens(self, tokens: Sequence[Token]) -> None:
         self.tokens.extend(tokens)
@@ -95,17 +98,23 @@ class GroupUnit:
         client_id: str | None = None,
         detail: Mapping[str, Any] | None = None,
     ) -> None:
-        self.audit.append(audit_row(kind, now, account_id, client_id, detail))
+        try:
+            self.audit.append(audit_row(kind, now, account_id, client_id, detail))
+        except Unassigned:  # it names an id its unit's commit assigns: a cold write
+            self._record_assigned(kind, now, account_id, client_id, detail)
 
     @property
     def empty(self) -> bool:
-        return self.claim is None and not (self.tokens or self.codes or self.audit or self.changes)
+        return self.claim is None and not (self.tokens or self.codes or self.audit or self.changes or self.steps)
 
     def discard_issued(self) -> None:
         self.tokens.clear()
         self.codes.clear()
 
     def commit(self) -> bool:
+        if self.steps:
+            commit_alone(self._group, self)
+            return False
         return self in self._group.write([self])
 
     def _claim(self, claim: Claim, params: tuple[Any, ...]) -> None:
@@ -136,6 +145,12 @@ class GroupCommit:
         PostgreSQL commits in a thread, one batch at a time: what arrives meanwhile
         waits for the next batch. A task that gives up waiting cancels only its wait."""
         assert isinstance(unit, GroupUnit)
+        if unit.steps:  # cold writes, in a transaction of their own (store/cold_writes.py)
+            if self._sqlite:
+                commit_alone(self, unit)
+            else:
+                await self._committer.run(functools.partial(commit_alone, self, unit))
+            return False
         self._units.append(unit)
         batch = self._batch
         if batch is None:

@@ -2,7 +2,8 @@
 
 It backs core's unit tests and is held to the same contract suite as the SQL store. It
 is pure Python: importing it pulls in no ORM. Its units of work (store/memory_unit.py)
-commit one at a time, each at once.
+commit one at a time, each at once; they make every write but the store's own three
+(``create_account``, ``record``, ``add_signing_key``: see core/ports.py).
 """
 
 from __future__ import annotations
@@ -89,12 +90,6 @@ class MemoryStore:
 
     # ---- clients ----
 
-    def add_client(self, client: Client) -> None:
-        with self._lock:
-            if client.client_id in self._clients:
-                raise Conflict(f"client {client.client_id!r} exists")
-            self._clients[client.client_id] = client
-
     def get_client(self, client_id: str) -> Client | None:
         return self._clients.get(client_id)
 
@@ -106,70 +101,13 @@ class MemoryStore:
         ttls = [c.access_token_ttl for c in self._clients.values() if c.access_token_ttl is not None]
         return max(ttls) if ttls else None
 
-    def update_client(self, client: Client) -> bool:
-        with self._lock:
-            if client.client_id not in self._clients:
-                return False
-            self._clients[client.client_id] = client
-            return True
-
-    def delete_client(self, client_id: str) -> bool:
-        with self._lock:
-            if self._clients.pop(client_id, None) is None:
-                return False
-            self._codes = {h: c for h, c in self._codes.items() if c.client_id != client_id}
-            self._tokens = {h: t for h, t in self._tokens.items() if t.client_id != client_id}
-            self._consents = {k: c for k, c in self._consents.items() if k[1] != client_id}
-            return True
-
     # ---- API keys ----
-
-    def add_api_key(
-        self,
-        *,
-        key_hash: bytes,
-        owner_id: int,
-        name: str,
-        display_prefix: str,
-        scopes: tuple[str, ...] | None,
-        now: int,
-        expires_at: int | None = None,
-    ) -> ApiKey:
-        with self._lock:
-            if any(k.key_hash == key_hash for k in self._api_keys.values()):
-                raise Conflict("an API key with this hash exists")
-            key = ApiKey(
-                id=len(self._api_keys) + 1,
-                key_hash=key_hash,
-                owner_id=owner_id,
-                name=name,
-                display_prefix=display_prefix,
-                scopes=scopes,
-                created_at=now,
-                expires_at=expires_at,
-            )
-            self._api_keys[key.id] = key
-            return key
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
         return next((k for k in self._api_keys.values() if k.key_hash == key_hash), None)
 
     def list_api_keys(self, owner_id: int) -> list[ApiKey]:
         return sorted((k for k in self._api_keys.values() if k.owner_id == owner_id), key=lambda k: k.id)
-
-    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool:
-        with self._lock:
-            key = self._api_keys.get(key_id)
-            if key is None or key.owner_id != owner_id or key.revoked_at is not None:
-                return False
-            self._api_keys[key_id] = replace(key, revoked_at=now)
-            return True
-
-    def touch_api_key(self, key_id: int, now: int) -> None:
-        with self._lock:
-            key = self._api_keys.get(key_id)
-            if key is not None:
-                self._api_keys[key_id] = replace(key, last_used_at=now)
 
     # ---- tokens ----
 
@@ -183,17 +121,10 @@ class MemoryStore:
                 self._tokens[token_hash] = replace(self._tokens[token_hash], revoked_at=now)
             return len(hits)
 
-    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
-        return self._revoke_where(lambda t: t.account_id == account_id and t.client_id == client_id, now)
-
     # ---- consents ----
 
     def get_consent(self, account_id: int, client_id: str) -> Consent | None:
         return self._consents.get((account_id, client_id))
-
-    def delete_consent(self, account_id: int, client_id: str) -> bool:
-        with self._lock:
-            return self._consents.pop((account_id, client_id), None) is not None
 
     def list_consents(self, account_id: int) -> list[Consent]:
         found = [c for (a, _), c in self._consents.items() if a == account_id]
@@ -201,22 +132,12 @@ class MemoryStore:
 
     # ---- sessions ----
 
-    def create_session(self, session: Session) -> None:
-        with self._lock:
-            if session.session_hash in self._sessions:
-                raise Conflict("session exists")
-            self._sessions[session.session_hash] = session
-
     def get_session(self, session_hash: bytes) -> Session | None:
         return self._sessions.get(session_hash)
 
     def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
         session = self._sessions.get(session_hash)
         return session, None if session is None else self._consents.get((session.account_id, client_id))
-
-    def delete_session(self, session_hash: bytes) -> bool:
-        with self._lock:
-            return self._sessions.pop(session_hash, None) is not None
 
     # ---- signing keys ----
 

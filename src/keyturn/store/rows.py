@@ -23,6 +23,7 @@ from keyturn.core.models import (
     SigningKey,
     Token,
 )
+from keyturn.core.unit_of_work import Assigned
 
 _CLIENT_LISTS = ("redirect_uris", "grant_types", "scopes", "required_scopes")
 
@@ -141,8 +142,15 @@ def consent_from_row(row: Sequence[Any]) -> Consent:
 def audit_row(
     kind: str, now: int, account_id: int | None, client_id: str | None, detail: Mapping[str, Any] | None
 ) -> tuple[Any, ...]:
-    """An audit event's row (AUDIT_COLUMNS), its detail as JSON text."""
-    return (now, kind, account_id, client_id, json.dumps(dict(detail or {})))
+    """An audit event's row (AUDIT_COLUMNS), its detail as JSON text. An Assigned in the
+    detail is written as its id; before the commit assigns it, this raises Unassigned."""
+    return (now, kind, account_id, client_id, json.dumps(dict(detail or {}), default=_assigned_id))
+
+
+def _assigned_id(value: object) -> int:
+    if isinstance(value, Assigned):
+        return value.value
+    raise TypeError(f"{type(value).__name__} is not JSON")
 
 
 def audit_event_from_row(row: Any) -> AuditEvent:

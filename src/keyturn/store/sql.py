@@ -1,19 +1,19 @@
 """The storage contract (core/ports.py) on SQL, for SQLite and PostgreSQL.
 
-The cold calls (accounts, clients, keys, the portal's and the CLI's writes, listings,
-housekeeping) are SQLAlchemy Core statements, each call one short transaction. The hot
-reads are raw driver statements (store/reads.py); the writes of a request go through a
-unit of work, the group commit (store/group_commit.py).
+The cold calls (accounts, clients, keys, listings, housekeeping) are SQLAlchemy Core
+statements, each call one short transaction. The hot reads are raw driver statements
+(store/reads.py). Writes go through a unit of work (store/group_commit.py: the group
+commit, and store/cold_writes.py: the portal's and the CLI's), but for the store's own
+three (``create_account``, ``record``, ``add_signing_key``: see core/ports.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping
+from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, and_, delete, func, insert, or_, select, text, tuple_, update
-from sqlalchemy.exc import IntegrityError, SQLAlchemyError
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, text, tuple_, update
 
 from keyturn.core.models import (
     Account,
@@ -25,8 +25,8 @@ from keyturn.core.models import (
     SigningKey,
     Token,
 )
-from keyturn.core.ports import Conflict, StoreUnavailable
 
+from .cold_writes import account_values
 from .connections import Connections
 from .group_commit import GroupCommit, GroupUnit
 from .migrate import describe_database_error
@@ -36,14 +36,10 @@ from .rows import (
     api_key_from_row,
     audit_event_from_row,
     client_from_row,
-    client_values,
     consent_from_row,
-    scope_text,
-    session_row,
     signing_key_from_row,
 )
 from .schema import (
-    SESSION_COLUMNS,
     accounts,
     api_keys,
     audit_events,
@@ -68,15 +64,8 @@ class SqlStore:
     def begin(self) -> GroupUnit:
         return self.group.begin()
 
-    @contextmanager
-    def _begin(self) -> Iterator[Connection]:
-        try:
-            with self.engine.begin() as connection:
-                yield connection
-        except IntegrityError as exc:
-            raise Conflict(str(exc.orig)) from exc
-        except SQLAlchemyError as exc:
-            raise StoreUnavailable(describe_database_error(self.engine, exc)) from exc
+    def _begin(self) -> AbstractContextManager[Connection]:
+        return self.connections.begin()
 
     def _read(self, statement: Any, mapper: Callable[[Row[Any]], T]) -> T | None:
         with self._begin() as connection:
@@ -114,18 +103,7 @@ class SqlStore:
         alias: str = "",
         attributes: Mapping[str, Any] | None = None,
     ) -> Account:
-        values: dict[str, Any] = {
-            "email": email,
-            "email_key": email.casefold(),
-            "password_hash": password_hash,
-            "name": name,
-            "company": company,
-            "alias": alias,
-            "attributes": dict(attributes or {}),
-            "disabled": False,
-            "created_at": now,
-            "updated_at": now,
-        }
+        values = account_values(email, password_hash, now, name, company, alias, attributes)
         with self._begin() as connection:
             result = connection.execute(insert(accounts).values(**values))
             account_id = result.inserted_primary_key[0]  # type: ignore[index]
@@ -139,9 +117,6 @@ class SqlStore:
         return self._read(select(accounts).where(accounts.c.email_key == email.casefold()), account_from_row)
 
     # ---- clients ----
-
-    def add_client(self, client: Client) -> None:
-        self._change(insert(clients).values(**client_values(client)))
 
     def get_client(self, client_id: str) -> Client | None:
         return self._read(select(clients).where(clients.c.client_id == client_id), client_from_row)
@@ -157,49 +132,7 @@ class SqlStore:
             value = connection.execute(select(func.max(clients.c.access_token_ttl))).scalar()
         return None if value is None else int(value)
 
-    def update_client(self, client: Client) -> bool:
-        values = client_values(client)
-        del values["client_id"]
-        return self._change(update(clients).where(clients.c.client_id == client.client_id).values(**values)) == 1
-
-    def delete_client(self, client_id: str) -> bool:
-        # The foreign keys cascade to codes, tokens and consents.
-        return self._change(delete(clients).where(clients.c.client_id == client_id)) == 1
-
     # ---- API keys ----
-
-    def add_api_key(
-        self,
-        *,
-        key_hash: bytes,
-        owner_id: int,
-        name: str,
-        display_prefix: str,
-        scopes: tuple[str, ...] | None,
-        now: int,
-        expires_at: int | None = None,
-    ) -> ApiKey:
-        values = {
-            "key_hash": key_hash,
-            "owner_id": owner_id,
-            "name": name,
-            "display_prefix": display_prefix,
-            "scope": None if scopes is None else scope_text(scopes),
-            "created_at": now,
-            "expires_at": expires_at,
-        }
-        with self._begin() as connection:
-            key_id = connection.execute(insert(api_keys).values(**values)).inserted_primary_key[0]  # type: ignore[index]
-        return ApiKey(
-            id=int(key_id),
-            key_hash=key_hash,
-            owner_id=owner_id,
-            name=name,
-            display_prefix=display_prefix,
-            scopes=scopes,
-            created_at=now,
-            expires_at=expires_at,
-        )
 
     def find_api_key(self, key_hash: bytes) -> ApiKey | None:
         return self.reads.api_key(key_hash)
@@ -208,34 +141,15 @@ class SqlStore:
         statement = select(api_keys).where(api_keys.c.owner_id == owner_id).order_by(api_keys.c.id)
         return self._read_all(statement, api_key_from_row)
 
-    def revoke_api_key(self, key_id: int, owner_id: int, now: int) -> bool:
-        statement = (
-            update(api_keys)
-            .where(api_keys.c.id == key_id, api_keys.c.owner_id == owner_id, api_keys.c.revoked_at.is_(None))
-            .values(revoked_at=now)
-        )
-        return self._change(statement) == 1
-
-    def touch_api_key(self, key_id: int, now: int) -> None:
-        self._change(update(api_keys).where(api_keys.c.id == key_id).values(last_used_at=now))
-
     # ---- tokens ----
 
     def find_token(self, token_hash: bytes) -> Token | None:
         return self.reads.token(token_hash)
 
-    def revoke_tokens_of(self, account_id: int, client_id: str, now: int) -> int:
-        mine = and_(tokens.c.account_id == account_id, tokens.c.client_id == client_id, tokens.c.revoked_at.is_(None))
-        return self._change(update(tokens).where(mine).values(revoked_at=now))
-
     # ---- consents ----
 
     def get_consent(self, account_id: int, client_id: str) -> Consent | None:
         return self.reads.consent(account_id, client_id)
-
-    def delete_consent(self, account_id: int, client_id: str) -> bool:
-        statement = delete(consents).where(consents.c.account_id == account_id, consents.c.client_id == client_id)
-        return self._change(statement) == 1
 
     def list_consents(self, account_id: int) -> list[Consent]:
         statement = (
@@ -247,17 +161,11 @@ class SqlStore:
 
     # ---- sessions ----
 
-    def create_session(self, session: Session) -> None:
-        self._change(insert(sessions).values(**dict(zip(SESSION_COLUMNS, session_row(session), strict=True))))
-
     def get_session(self, session_hash: bytes) -> Session | None:
         return self.reads.session(session_hash)
 
     def get_session_and_consent(self, session_hash: bytes, client_id: str) -> tuple[Session | None, Consent | None]:
         return self.reads.session_and_consent(session_hash, client_id)
-
-    def delete_session(self, session_hash: bytes) -> bool:
-        return self._change(delete(sessions).where(sessions.c.session_hash == session_hash)) == 1
 
     # ---- signing keys ----
 

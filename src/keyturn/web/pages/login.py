@@ -6,7 +6,6 @@ attempt is counted before the password hash runs, and given back when it succeed
 from __future__ import annotations
 
 import contextlib
-from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import anyio
@@ -14,7 +13,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from keyturn.core import authorize
+from keyturn.core import authorize, sign_in
 from keyturn.core.accounts import AccountError, normalise_email
 from keyturn.core.login_throttle import DEVICE_COOKIE, Attempt, LoginThrottle
 from keyturn.core.passwords import dummy_hash, verify_password
@@ -75,9 +74,6 @@ class Login:
             redirect_uri = exc.redirect_uri
         return form_action_to(redirect_uri)
 
-    def _audit(self, kind: str, account_id: int | None, detail: dict[str, Any]) -> None:
-        self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account_id, detail=detail)
-
     async def login(self, request: Request) -> Response:
         form = await read_form(request)
         target = safe_next(first(form, "next"))
@@ -103,15 +99,22 @@ class Login:
         ok = await anyio.to_thread.run_sync(verify_password, stored_hash or dummy_hash(), password)
         if not ok or stored_hash is None or account is None:
             self.pages.metrics.inc("keyturn_login_failures_total")
-            await self.blocking(self._audit, "login.failed", None, {"address": address})
+            await self.blocking.flow(sign_in.sign_in_failed(self.ctx, address=address))
             # One generic message: it does not tell whether the email exists.
             # 400, not 401: a 401 would need a WWW-Authenticate challenge (RFC 9110 §15.5.2),
             # and this is a form that was not accepted.
             return await self._login_page(request, target, error="Wrong email or password.", email=email, status=400)
 
         await self.blocking(self.throttle.succeeded, attempt)
+        # A new session, and the browser's old one ended (no session fixation), with the
+        # sign-in's audit event: one unit.
+        value, session_hash = self.sessions.new_session()
+        replaces = self.sessions.current(request)
+        await self.blocking.flow(
+            sign_in.sign_in(self.ctx, account.id, session_hash, address=address, replaces=replaces)
+        )
         signed_in = redirect(target)
-        await self.blocking(self.sessions.start, request, signed_in, account)
+        self.sessions.set_session(signed_in, value)
         device = self.throttle.device_cookie(email)
         if device is not None:
             # Only the sign-in form needs it: sent to /login alone, never to scripts.
@@ -124,7 +127,6 @@ class Login:
                 httponly=True,
                 samesite="strict",
             )
-        await self.blocking(self._audit, "login.succeeded", account.id, {"address": address})
         return signed_in
 
     def _too_many_attempts(self, wait: int) -> Response:
@@ -144,6 +146,9 @@ class Login:
         form = await read_form(request)
         if not self.sessions.csrf_valid(request, first(form, "csrf")):
             return self.pages.error_page("Please try again", "This form expired. Reload the page and sign out again.")
+        session_hash = self.sessions.current(request)
+        if session_hash is not None:
+            await self.blocking.flow(sign_in.sign_out(self.ctx, session_hash))
         response = redirect("/login")
-        await self.blocking(self.sessions.end, request, response)
+        self.sessions.clear(response)
         return response

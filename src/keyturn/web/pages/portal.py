@@ -1,33 +1,29 @@
 """The developer portal: sign-up (see signup.py), profile, API keys, OAuth clients ("Create New Client"),
 Sinch-style access keys and connected apps. Every page needs a signed-in user, every form
 a CSRF token, and every record is looked up within the user's own: another user's id is
-answered as if it did not exist."""
+answered as if it did not exist (core's NotFound, a 404 here). Each form that changes
+something is one core flow (core/api_keys.py, core/client_admin.py,
+core/connected_apps.py): its writes and audit event commit together."""
 
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import replace
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from keyturn.core.credentials import Kind, new_secret
-from keyturn.core.models import Account, ApiKey, Client, ClientKind, GrantType
-from keyturn.core.redirect_uris import redirect_uri_problem
-from keyturn.core.registration import RegistrationError, issue_api_key, register_client
-from keyturn.core.scopes import scope_problem
+from keyturn.core import api_keys, client_admin, connected_apps
+from keyturn.core.models import Account, Client, ClientKind
+from keyturn.core.ownership import NotFound, own_client
+from keyturn.core.registration import RegistrationError
 
 from .base import Pages, first, read_form, redirect
 
 Form = dict[str, list[str]]
 _DAY = 86_400
 EXPIRY_CHOICES = {"never": None, "30": 30, "90": 90, "365": 365}
-
-
-class NotFound(Exception):
-    """The record does not exist, or is not the signed-in user's."""
 
 
 class Portal:
@@ -90,21 +86,6 @@ class Portal:
             name, status, account=account, csrf=csrf, catalogue=self.ctx.settings.scopes, section=name, **values
         )
 
-    def _own_client(self, account: Account, client_id: str, kind: ClientKind) -> Client:
-        client = self.ctx.store.get_client(client_id)
-        if client is None or client.owner_id != account.id or client.kind != kind.value:
-            raise NotFound
-        return client
-
-    def _own_key(self, account: Account, key_id: int) -> ApiKey:
-        key = next((k for k in self.ctx.store.list_api_keys(account.id) if k.id == key_id), None)
-        if key is None:
-            raise NotFound
-        return key
-
-    def _audit(self, kind: str, account: Account, client_id: str | None = None, **detail: Any) -> None:
-        self.ctx.store.record(kind, self.ctx.clock.now(), account_id=account.id, client_id=client_id, detail=detail)
-
     def _changed(self, client_id: str) -> None:
         """A client changed or went away: every node stops using its cached copy."""
         self.pages.client_changed(client_id)
@@ -124,62 +105,29 @@ class Portal:
         return self.render("portal/api_keys.html", request, account, status, keys=active, **values)
 
     async def create_api_key(self, request: Request, account: Account, form: Form) -> Response:
-        scopes = form.get("scope") or None
         expiry = first(form, "expires")
         if expiry not in EXPIRY_CHOICES:
             return await self.api_keys(request, account, error="Choose an expiry from the list.", status=400)
         days = EXPIRY_CHOICES[expiry]
+        expires_at = None if days is None else self.ctx.clock.now() + days * _DAY
+        flow = api_keys.create_api_key(
+            self.ctx, account.id, name=first(form, "name"), scopes=form.get("scope") or None, expires_at=expires_at
+        )
         try:
-            created = await self.blocking(
-                lambda: issue_api_key(
-                    self.ctx.store,
-                    self.ctx.hasher,
-                    self.ctx.clock,
-                    owner_id=account.id,
-                    name=first(form, "name"),
-                    catalogue=self.ctx.settings.scopes,
-                    scopes=scopes,
-                    expires_at=None if days is None else self.ctx.clock.now() + days * _DAY,
-                )
-            )
+            created = await self.blocking.flow(flow)
         except RegistrationError as exc:
             return await self.api_keys(request, account, error=str(exc), status=400)
-        await self.blocking(self._audit, "api_key.created", account, None, key_id=created.api_key.id)
         return await self.api_keys(request, account, created_key=created.key, created_name=created.api_key.name)
 
     async def revoke_api_key(self, request: Request, account: Account, form: Form) -> Response:
-        key_id = int(request.path_params["key_id"])
-        revoked = await self.blocking(self.ctx.store.revoke_api_key, key_id, account.id, self.ctx.clock.now())
-        if not revoked:
-            raise NotFound
-        await self.blocking(self._audit, "api_key.revoked", account, None, key_id=key_id)
+        await self.blocking.flow(api_keys.revoke_api_key(self.ctx, account.id, int(request.path_params["key_id"])))
         return redirect("/account/api-keys")
 
     async def regenerate_api_key(self, request: Request, account: Account, form: Form) -> Response:
         """A new key with the old one's name and scopes; the old one stops working."""
-        old = await self.blocking(self._own_key, account, int(request.path_params["key_id"]))
-        now = self.ctx.clock.now()
-        # An ended key is not offered for regeneration, and may not come back without its
-        # expiry: it is answered like one that does not exist.
-        if old.revoked_at is not None or (old.expires_at is not None and old.expires_at <= now):
-            raise NotFound
-
-        def regenerate() -> str:
-            self.ctx.store.revoke_api_key(old.id, account.id, self.ctx.clock.now())
-            return issue_api_key(
-                self.ctx.store,
-                self.ctx.hasher,
-                self.ctx.clock,
-                owner_id=account.id,
-                name=old.name,
-                catalogue={},
-                scopes=old.scopes,
-                expires_at=old.expires_at,
-            ).key
-
-        key = await self.blocking(regenerate)
-        await self.blocking(self._audit, "api_key.regenerated", account, None, key_id=old.id)
-        return await self.api_keys(request, account, created_key=key, created_name=old.name)
+        key_id = int(request.path_params["key_id"])
+        created = await self.blocking.flow(api_keys.regenerate_api_key(self.ctx, account.id, key_id))
+        return await self.api_keys(request, account, created_key=created.key, created_name=created.api_key.name)
 
     # ---- OAuth clients ----
 
@@ -190,84 +138,65 @@ class Portal:
         return self.render("portal/clients.html", request, account, status, clients=apps, **values)
 
     async def create_client(self, request: Request, account: Account, form: Form) -> Response:
-        uris = [line.strip() for line in first(form, "redirect_uris").splitlines() if line.strip()]
-        confidential = first(form, "confidential") == "on"
+        flow = client_admin.create_client(
+            self.ctx,
+            account.id,
+            name=first(form, "name"),
+            redirect_uris=[line.strip() for line in first(form, "redirect_uris").splitlines() if line.strip()],
+            confidential=first(form, "confidential") == "on",
+        )
         try:
-            created = await self.blocking(
-                lambda: register_client(
-                    self.ctx.store,
-                    self.ctx.hasher,
-                    self.ctx.clock,
-                    name=first(form, "name"),
-                    owner_id=account.id,
-                    catalogue=self.ctx.settings.scopes,
-                    production=self.ctx.settings.production,
-                    redirect_uris=uris,
-                    confidential=confidential,
-                )
-            )
+            created = await self.blocking.flow(flow)
         except RegistrationError as exc:
             return await self.clients(request, account, error=str(exc), form=form_values(form), status=400)
-        await self.blocking(self._audit, "client.created", account, created.client.client_id)
         return self.render(
             "portal/client_created.html", request, account, client=created.client, secret=created.client_secret
         )
 
     async def client_detail(self, request: Request, account: Account, **values: Any) -> Response:
-        client = await self.blocking(
-            self._own_client, account, request.path_params["client_id"], ClientKind.APPLICATION
-        )
+        client = await self._own_application(request, account)
         status = values.pop("status", 200)
         return self.render("portal/client_detail.html", request, account, status, client=client, **values)
 
+    async def _own_application(self, request: Request, account: Account) -> Client:
+        client_id = request.path_params["client_id"]
+        return await self.blocking(own_client, self.ctx, account.id, client_id, ClientKind.APPLICATION)
+
     async def update_client(self, request: Request, account: Account, form: Form) -> Response:
-        client = await self.blocking(
-            self._own_client, account, request.path_params["client_id"], ClientKind.APPLICATION
+        client_id = request.path_params["client_id"]
+        flow = client_admin.update_client(
+            self.ctx,
+            account.id,
+            client_id,
+            name=first(form, "name"),
+            redirect_uris=first(form, "redirect_uris").splitlines(),
+            scopes=form.get("scope", []),
         )
-        name = first(form, "name").strip()
-        uris = tuple(dict.fromkeys(line.strip() for line in first(form, "redirect_uris").splitlines() if line.strip()))
-        scopes = tuple(form.get("scope", []))
-        problem = None
-        if not name or len(name) > 200:
-            problem = "The name must be 1 to 200 characters."
-        elif not uris and GrantType.AUTHORIZATION_CODE.value in client.grant_types:
-            problem = "Keep at least one redirect URL."
-        else:
-            production = self.ctx.settings.production
-            problems = [redirect_uri_problem(u, production=production) for u in uris]
-            problems += [scope_problem(s, self.ctx.settings.scopes) for s in scopes]
-            problem = next((p for p in problems if p), None)
-        if problem:
-            return await self.client_detail(request, account, error=problem, status=400)
-        updated = replace(client, name=name, redirect_uris=uris, scopes=scopes, updated_at=self.ctx.clock.now())
-        await self.blocking(self.ctx.store.update_client, updated)
-        self._changed(client.client_id)
-        await self.blocking(self._audit, "client.updated", account, client.client_id)
-        return redirect(f"/account/clients/{client.client_id}")
+        try:
+            await self.blocking.flow(flow)
+        except RegistrationError as exc:
+            return await self.client_detail(request, account, error=str(exc), status=400)
+        self._changed(client_id)
+        return redirect(f"/account/clients/{client_id}")
 
     async def regenerate_secret(self, request: Request, account: Account, form: Form) -> Response:
-        client = await self.blocking(
-            self._own_client, account, request.path_params["client_id"], ClientKind.APPLICATION
-        )
-        if not client.confidential:
-            raise NotFound
-        secret = new_secret(Kind.CLIENT_SECRET)
-        updated = replace(client, secret_hash=self.ctx.hasher.digest(secret), updated_at=self.ctx.clock.now())
-        await self.blocking(self.ctx.store.update_client, updated)
-        self._changed(client.client_id)
-        await self.blocking(self._audit, "client.secret_rotated", account, client.client_id)
+        client_id = request.path_params["client_id"]
+        rotated = await self.blocking.flow(client_admin.rotate_client_secret(self.ctx, account.id, client_id))
+        self._changed(client_id)
         return self.render(
-            "portal/client_created.html", request, account, client=updated, secret=secret, regenerated=True
+            "portal/client_created.html",
+            request,
+            account,
+            client=rotated.client,
+            secret=rotated.client_secret,
+            regenerated=True,
         )
 
     async def delete_client(self, request: Request, account: Account, form: Form) -> Response:
-        client = await self.blocking(
-            self._own_client, account, request.path_params["client_id"], ClientKind.APPLICATION
-        )
+        client_id = request.path_params["client_id"]
         # Its codes, tokens and consents go with it (foreign keys cascade).
-        await self.blocking(self.ctx.store.delete_client, client.client_id)
-        self._changed(client.client_id)
-        await self.blocking(self._audit, "client.deleted", account, client.client_id)
+        await self.blocking.flow(client_admin.delete_client(self.ctx, account.id, client_id, ClientKind.APPLICATION))
+        self._changed(client_id)
         return redirect("/account/clients")
 
     # ---- access keys (Sinch style: Key ID + Key Secret for client credentials) ----
@@ -279,31 +208,19 @@ class Portal:
         return self.render("portal/access_keys.html", request, account, status, keys=keys, **values)
 
     async def create_access_key(self, request: Request, account: Account, form: Form) -> Response:
+        flow = client_admin.create_client(self.ctx, account.id, name=first(form, "name"), kind=ClientKind.ACCESS_KEY)
         try:
-            created = await self.blocking(
-                lambda: register_client(
-                    self.ctx.store,
-                    self.ctx.hasher,
-                    self.ctx.clock,
-                    name=first(form, "name"),
-                    owner_id=account.id,
-                    catalogue=self.ctx.settings.scopes,
-                    production=self.ctx.settings.production,
-                    kind=ClientKind.ACCESS_KEY,
-                )
-            )
+            created = await self.blocking.flow(flow)
         except RegistrationError as exc:
             return await self.access_keys(request, account, error=str(exc), status=400)
-        await self.blocking(self._audit, "access_key.created", account, created.client.client_id)
         return await self.access_keys(
             request, account, created_id=created.client.client_id, created_secret=created.client_secret
         )
 
     async def delete_access_key(self, request: Request, account: Account, form: Form) -> Response:
-        key = await self.blocking(self._own_client, account, request.path_params["client_id"], ClientKind.ACCESS_KEY)
-        await self.blocking(self.ctx.store.delete_client, key.client_id)
-        self._changed(key.client_id)
-        await self.blocking(self._audit, "access_key.deleted", account, key.client_id)
+        client_id = request.path_params["client_id"]
+        await self.blocking.flow(client_admin.delete_client(self.ctx, account.id, client_id, ClientKind.ACCESS_KEY))
+        self._changed(client_id)
         return redirect("/account/access-keys")
 
     # ---- connected apps ----
@@ -321,23 +238,7 @@ class Portal:
 
     async def revoke_app(self, request: Request, account: Account, form: Form) -> Response:
         client_id = request.path_params["client_id"]
-
-        def revoke() -> bool:
-            now = self.ctx.clock.now()
-            found = self.ctx.store.delete_consent(account.id, client_id)
-            revoked = self.ctx.store.revoke_tokens_of(account.id, client_id, now)
-            if found or revoked:
-                self.ctx.store.record(
-                    "consent.revoked",
-                    now,
-                    account_id=account.id,
-                    client_id=client_id,
-                    detail={"tokens_revoked": revoked},
-                )
-            return found
-
-        if not await self.blocking(revoke):
-            raise NotFound
+        await self.blocking.flow(connected_apps.revoke_app(self.ctx, account.id, client_id))
         return redirect("/account/apps")
 
 

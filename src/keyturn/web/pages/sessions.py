@@ -64,25 +64,26 @@ class Sessions:
         account = self.ctx.accounts.get(session.account_id)
         return None if account is None or account.disabled else account
 
-    def start(self, request: Request, response: Response, account: Account) -> None:
-        """A new session for ``account``; any session the browser had is ended (the new
-        cookie replaces the old one: one Set-Cookie per name, RFC 6265 §4.1.1)."""
-        self._forget(request)
+    def new_session(self) -> tuple[str, bytes]:
+        """A new session's cookie value and the digest the database keeps of it (the
+        session itself is written by core.sign_in's flow)."""
         value = secrets.token_urlsafe(32)
-        now = self.ctx.clock.now()
-        ttl = self.ctx.settings.session_ttl
-        self.ctx.store.create_session(Session(self._digest("session", value), account.id, now, now + ttl))
-        self._set(response, self.session_cookie, value, ttl)
+        return value, self._digest("session", value)
+
+    def current(self, request: Request) -> bytes | None:
+        """The digest of the session the browser has, if any: a sign-in or a sign-out
+        ends it."""
+        value = request.cookies.get(self.session_cookie)
+        return self._digest("session", value) if value else None
+
+    def set_session(self, response: Response, value: str) -> None:
+        """The new session's cookie; it replaces the browser's old one (one Set-Cookie
+        per name, RFC 6265 §4.1.1), and the pre-session cookie goes."""
+        self._set(response, self.session_cookie, value, self.ctx.settings.session_ttl)
         response.delete_cookie(self.pre_session_cookie, path="/", secure=self.secure, httponly=True, samesite="lax")
 
-    def end(self, request: Request, response: Response) -> None:
-        self._forget(request)
+    def clear(self, response: Response) -> None:
         response.delete_cookie(self.session_cookie, path="/", secure=self.secure, httponly=True, samesite="lax")
-
-    def _forget(self, request: Request) -> None:
-        value = request.cookies.get(self.session_cookie)
-        if value:
-            self.ctx.store.delete_session(self._digest("session", value))
 
     def _set(self, response: Response, name: str, value: str, max_age: int) -> None:
         response.set_cookie(name, value, max_age=max_age, path="/", secure=self.secure, httponly=True, samesite="lax")

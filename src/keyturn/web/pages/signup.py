@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
+from keyturn.core.accounts import AccountError, AccountExists, check_new_account, new_password_hash, sign_up
 from keyturn.core.ratelimit import counted_address
 
 from .base import Pages, first, read_form, redirect
@@ -83,15 +83,15 @@ class Signup:
 
         # A taken address is answered exactly like a new account (same redirect, no cookie,
         # the same argon2 time spent before the insert): the page must not tell anyone that
-        # an address has an account. Its owner signs in as usual.
+        # an address has an account. Its owner signs in as usual. argon2 takes its time:
+        # in a thread, never on the event loop.
+        password_hash = await anyio.to_thread.run_sync(new_password_hash, password)
         with contextlib.suppress(AccountExists):
-            await anyio.to_thread.run_sync(
-                lambda: create_account(
-                    self.ctx.store,
-                    self.ctx.clock,
+            await self.pages.blocking.flow(
+                sign_up(
+                    self.ctx,
                     email=values["email"],
-                    password=password,
-                    min_length=settings.password_min_length,
+                    password_hash=password_hash,
                     name=values["name"],
                     company=values["company"],
                     alias=values["alias"],
