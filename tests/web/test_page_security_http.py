@@ -160,6 +160,10 @@ def test_production_cookies_carry_the_host_prefix(production: tuple[Runtime, Tes
     session, attributes = final_cookie(response, "__Host-kt_session")
     assert attributes == {"httponly": "", "max-age": "43200", "path": "/", "samesite": "lax", "secure": ""}
     assert final_cookie(response, "__Host-kt_pre")[0] == '""'
+    # RFC 6265bis §4.1.3.1: the device cookie, sent to /login alone, is "__Secure-".
+    assert cookies_set(response, "kt_device") == []
+    _, device = final_cookie(response, "__Secure-kt_device")
+    assert device == {"httponly": "", "max-age": "15552000", "path": "/login", "samesite": "strict", "secure": ""}
 
     # The prefixed cookie is the session: the portal, the consent page, and a remembered
     # consent answered without a page (authorize_silently) all find it.

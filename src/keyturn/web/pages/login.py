@@ -15,7 +15,7 @@ from starlette.routing import Route
 
 from keyturn.core import authorize, sign_in
 from keyturn.core.accounts import AccountError, normalise_email
-from keyturn.core.login_throttle import DEVICE_COOKIE, Attempt, LoginThrottle
+from keyturn.core.login_throttle import Attempt, LoginThrottle
 from keyturn.core.passwords import dummy_hash, verify_password
 
 from .base import Pages, first, read_form, redirect, safe_next
@@ -86,7 +86,8 @@ class Login:
         # RFC 6749 §10.10: guessing must be made hard, without letting anyone lock the
         # owner out (see keyturn.core.login_throttle). The attempt is counted before the
         # password hash runs, and given back if it succeeds.
-        attempt = await self.blocking(self.throttle.begin, email, address, request.cookies.get(DEVICE_COOKIE))
+        presented_device = request.cookies.get(self.sessions.device_cookie)
+        attempt = await self.blocking(self.throttle.begin, email, address, presented_device)
         if not isinstance(attempt, Attempt):
             self.pages.metrics.inc("keyturn_rate_limited_total", (("limit", "login"),))
             return self._too_many_attempts(attempt)
@@ -119,7 +120,7 @@ class Login:
         if device is not None:
             # Only the sign-in form needs it: sent to /login alone, never to scripts.
             signed_in.set_cookie(
-                DEVICE_COOKIE,
+                self.sessions.device_cookie,
                 device,
                 max_age=self.ctx.settings.login_device_cookie_ttl,
                 path="/login",

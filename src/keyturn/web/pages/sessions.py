@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from keyturn.core.context import Context
+from keyturn.core.login_throttle import DEVICE_COOKIE
 from keyturn.core.models import Account, Consent, Session
 
 SESSION_COOKIE = "kt_session"
@@ -25,6 +26,10 @@ PRE_SESSION_COOKIE = "kt_pre"
 #: plain-http page can set or shadow it. http://127.0.0.1 in development cannot set Secure
 #: cookies, so there the names stay plain.
 HOST_PREFIX = "__Host-"
+#: RFC 6265bis §4.1.3.1: a "__Secure-" cookie is stored only if it is Secure and was set
+#: from a secure origin. The device cookie is sent to /login alone, so it cannot be
+#: "__Host-" (Path=/); in production it carries this prefix instead.
+SECURE_PREFIX = "__Secure-"
 _PRE_SESSION_TTL = 3600
 
 
@@ -36,6 +41,7 @@ class Sessions:
         prefix = HOST_PREFIX if production else ""
         self.session_cookie = prefix + SESSION_COOKIE
         self.pre_session_cookie = prefix + PRE_SESSION_COOKIE
+        self.device_cookie = (SECURE_PREFIX if production else "") + DEVICE_COOKIE
 
     def _digest(self, purpose: str, value: str) -> bytes:
         return self.ctx.hasher.digest(f"{purpose}:{value}")
