@@ -45,6 +45,11 @@ def test_a_new_key_is_stored_by_its_digest_with_its_event(ctx: Context, owner: A
     assert events(ctx) == [("api_key.created", owner.id, {"key_id": stored.id})]
 
 
+def test_a_key_from_the_command_line_says_so_in_its_event(ctx: Context, owner: Account) -> None:
+    created = create(ctx, owner, via="cli")
+    assert events(ctx) == [("api_key.created", owner.id, {"key_id": created.api_key.id, "via": "cli"})]
+
+
 def test_a_key_that_will_not_do_writes_nothing(ctx: Context, owner: Account, clock: FrozenClock) -> None:
     with pytest.raises(RegistrationError, match="nope"):
         create(ctx, owner, scopes=["nope"])

@@ -51,6 +51,43 @@ def test_a_new_client_with_its_event(ctx: Context, owner: Account, kind: ClientK
     assert events(ctx) == [(f"{event}.created", owner.id, stored.client_id)]
 
 
+def test_the_operators_client_with_every_option_and_its_event_via_the_cli(ctx: Context, owner: Account) -> None:
+    created = create(
+        ctx,
+        owner,
+        redirect_uris=[],
+        grant_types=["client_credentials"],
+        scopes=["sms"],
+        resource_server=True,
+        token_format="jwt",
+        access_token_ttl=600,
+        refresh_token_ttl=None,
+        via="cli",
+    )
+    stored = ctx.store.get_client(created.client.client_id)
+    assert stored == created.client
+    assert (
+        stored.grant_types,
+        stored.scopes,
+        stored.resource_server,
+        stored.token_format,
+        stored.access_token_ttl,
+    ) == (
+        ("client_credentials",),
+        ("sms",),
+        True,
+        "jwt",
+        600,
+    )
+    (event,) = ctx.store.list_events()
+    assert (event.kind, event.account_id, event.client_id, dict(event.detail)) == (
+        "client.created",
+        owner.id,
+        stored.client_id,
+        {"via": "cli"},
+    )
+
+
 def test_a_client_that_will_not_do_writes_nothing(ctx: Context, owner: Account) -> None:
     with pytest.raises(RegistrationError, match="redirect URI"):
         create(ctx, owner, redirect_uris=[])

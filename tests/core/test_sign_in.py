@@ -1,5 +1,6 @@
-"""Signing up, in and out (keyturn.core.accounts.sign_up, keyturn.core.sign_in): each a
-flow whose writes commit together, on every store, driven as the server drives it."""
+"""Signing up, in and out (keyturn.core.accounts.sign_up, keyturn.core.sign_in) and the
+operator's account (ensure_account): each a flow whose writes commit together, on every
+store, driven as the server drives it."""
 
 from __future__ import annotations
 
@@ -7,12 +8,13 @@ import hashlib
 
 import pytest
 
-from keyturn.core.accounts import AccountExists, create_account, new_password_hash, sign_up
+from keyturn.core.accounts import AccountExists, create_account, ensure_account, new_password_hash, sign_up
 from keyturn.core.clock import FrozenClock
 from keyturn.core.context import Context
 from keyturn.core.models import Account, Session
 from keyturn.core.passwords import verify_password
 from keyturn.core.ports import Conflict
+from keyturn.core.service import Done, advance, failed
 from keyturn.core.sign_in import sign_in, sign_in_failed, sign_out
 
 from .conftest import drive
@@ -45,7 +47,27 @@ def test_signing_up_with_a_taken_email_writes_nothing(ctx: Context, owner: Accou
     assert ctx.store.list_events() == []
 
 
-def test_the_clis_create_account_commits_its_own_unit(ctx: Context, owner: Account) -> None:
+def test_the_operators_account_is_created_once_without_a_password(ctx: Context, clock: FrozenClock) -> None:
+    created = drive(ctx, ensure_account(ctx, email="operator@keyturn.local", name="Keyturn operator"))
+    assert ctx.store.find_account_by_email("operator@keyturn.local") == created
+    assert (created.password_hash, created.name, created.created_at) == (None, "Keyturn operator", clock.now())
+    clock.advance(60)
+    assert drive(ctx, ensure_account(ctx, email="Operator@keyturn.local", name="other")) == created
+    assert ctx.store.list_events() == []
+
+
+def test_the_operators_account_created_meanwhile_is_read_not_duplicated(ctx: Context) -> None:
+    flow = ensure_account(ctx, email="operator@keyturn.local", name="Keyturn operator")
+    unit = advance(flow)
+    assert not isinstance(unit, Done)
+    # Another command commits the account between this one's look-up and its commit.
+    meanwhile = ctx.store.create_account(email="operator@keyturn.local", password_hash=None, now=ctx.clock.now())
+    with pytest.raises(Conflict):
+        unit.commit()
+    assert failed(flow, Conflict("email taken")) == Done(meanwhile)
+
+
+def test_create_account_commits_its_own_unit(ctx: Context, owner: Account) -> None:
     created = create_account(ctx.store, ctx.clock, email="carol@example.com", password=PASSWORD, alias=" c ")
     assert ctx.store.get_account(created.id) == created
     assert created.alias == "c"

@@ -755,13 +755,32 @@ def test_signing_key_id_is_unique(store: Store) -> None:
     assert [k.active for k in store.list_signing_keys(NOW + 1)] == [True]
 
 
+def test_a_signing_key_added_in_a_unit_commits_with_its_audit_event(store: Store) -> None:
+    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+
+    def rotate(unit: UnitOfWork, kid: str) -> None:
+        unit.add_signing_key(signing_key(kid, NOW + 10), retire_active_until=NOW + 100)
+        unit.record("keys.rotated", NOW + 10, detail={"kid": kid})
+
+    write(store, lambda unit: rotate(unit, "k2"))
+    keys = store.list_signing_keys(NOW + 20)
+    assert [(k.kid, k.active, k.expires_at) for k in keys] == [("k2", True, None), ("k1", False, NOW + 100)]
+    assert [(e.kind, dict(e.detail)) for e in store.list_events()] == [("keys.rotated", {"kid": "k2"})]
+    # A key id taken: the unit writes neither the key nor its event, and retires nothing.
+    with pytest.raises(Conflict):
+        write(store, lambda unit: rotate(unit, "k1"))
+    assert [(k.kid, k.active) for k in store.list_signing_keys(NOW + 20)] == [("k2", True), ("k1", False)]
+    assert len(store.list_events()) == 1
+
+
 # ---- audit ----
 
 
 def test_audit_events_newest_first_and_filtered(store: Store) -> None:
-    store.record("login", NOW, account_id=1, detail={"ip": "127.0.0.1"})
-    store.record("token.issued", NOW + 1, account_id=1, client_id="c", detail={"grant": "client_credentials"})
-    store.record("login", NOW + 2, account_id=2)
+    write(store, lambda unit: unit.record("login", NOW, account_id=1, detail={"ip": "127.0.0.1"}))
+    detail = {"grant": "client_credentials"}
+    write(store, lambda unit: unit.record("token.issued", NOW + 1, account_id=1, client_id="c", detail=detail))
+    write(store, lambda unit: unit.record("login", NOW + 2, account_id=2))
     events = store.list_events()
     assert [(e.kind, e.at) for e in events] == [("login", NOW + 2), ("token.issued", NOW + 1), ("login", NOW)]
     assert events[1].client_id == "c"
@@ -795,8 +814,8 @@ def test_purge_codes_sessions_keys_and_audit(store: Store) -> None:
     write(store, lambda unit: unit.revoke_api_key(revoked, owner.id, NOW - 5))
     add_api_key(store, owner, "b", expires_at=NOW - 1)
     add_api_key(store, owner, "c")
-    store.record("old", NOW - 10)
-    store.record("new", NOW)
+    write(store, lambda unit: unit.record("old", NOW - 10))
+    write(store, lambda unit: unit.record("new", NOW))
     assert store.purge("authorization_codes", NOW, 100) == 1
     assert store.purge("sessions", NOW, 100) == 1
     assert store.purge("api_keys", NOW, 100) == 2

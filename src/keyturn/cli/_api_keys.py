@@ -6,7 +6,7 @@ import click
 
 from keyturn.settings import Settings
 
-from ._common import emit, fail, owner_account, record, runtime_for, with_config
+from ._common import emit, fail, owner_account, runtime_for, with_config
 
 
 @click.group("api-keys")
@@ -22,26 +22,21 @@ def api_keys() -> None:
 @with_config
 def api_keys_create(settings: Settings, owner: str, name: str, scopes: tuple[str, ...], as_json: bool) -> None:
     """Create an API key. The key is printed once."""
-    from keyturn.core.registration import RegistrationError, issue_api_key
+    from keyturn.core.api_keys import create_api_key
+    from keyturn.core.ports import StoreUnavailable
+    from keyturn.core.registration import RegistrationError
+    from keyturn.core.service import run
 
     runtime = runtime_for(settings)
     try:
         account = owner_account(runtime, owner)
-        created = issue_api_key(
-            runtime.store,
-            runtime.hasher,
-            runtime.clock,
-            owner_id=account.id,
-            name=name,
-            catalogue=settings.scopes,
-            scopes=scopes or None,
-        )
-    except RegistrationError as exc:
+        flow = create_api_key(runtime.ctx, account.id, name=name, scopes=scopes or None, expires_at=None, via="cli")
+        created = run(flow)  # the key and its audit event: one unit
+    except (RegistrationError, StoreUnavailable) as exc:
         fail(str(exc))
     finally:
         runtime.close()
     key = created.api_key
-    record(settings, "api_key.created", account.id, None, key_id=key.id)
     payload = {
         "id": key.id,
         "key": created.key,

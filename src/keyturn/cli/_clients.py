@@ -8,7 +8,7 @@ import click
 
 from keyturn.settings import Settings
 
-from ._common import emit, fail, owner_account, record, runtime_for, with_config
+from ._common import emit, fail, owner_account, runtime_for, with_config
 
 
 @click.group()
@@ -54,19 +54,18 @@ def clients_create(
     as_json: bool,
 ) -> None:
     """Register an OAuth client. The secret is printed once."""
-    from keyturn.core.registration import RegistrationError, register_client
+    from keyturn.core.client_admin import create_client
+    from keyturn.core.ports import StoreUnavailable
+    from keyturn.core.registration import RegistrationError
+    from keyturn.core.service import run
 
     runtime = runtime_for(settings)
     try:
         account = owner_account(runtime, owner)
-        created = register_client(
-            runtime.store,
-            runtime.hasher,
-            runtime.clock,
+        flow = create_client(
+            runtime.ctx,
+            account.id,
             name=name,
-            owner_id=account.id,
-            catalogue=settings.scopes,
-            production=settings.production,
             redirect_uris=redirect_uris,
             confidential=not public,
             grant_types=grant_types or None,
@@ -76,13 +75,14 @@ def clients_create(
             token_format=token_format,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
+            via="cli",
         )
-    except RegistrationError as exc:
+        created = run(flow)  # the client and its audit event: one unit
+    except (RegistrationError, StoreUnavailable) as exc:
         fail(str(exc))
     finally:
         runtime.close()
     client = created.client
-    record(settings, "client.created", account.id, client.client_id)
     payload: dict[str, Any] = {
         "client_id": client.client_id,
         "name": client.name,

@@ -30,12 +30,14 @@ def _settings(config: str | None) -> Settings:
         fail(str(exc), 2)
 
 
-def runtime_for(settings: Settings, *, migrate: bool = True) -> Any:
-    """The wired server parts; the server stack is imported here, not when the CLI starts."""
+def runtime_for(settings: Settings) -> Any:
+    """The wired server parts, one per command: a command that writes runs core's operation
+    on ``runtime.ctx``, its change and audit event in one unit. The server stack is
+    imported here, not when the CLI starts."""
     from keyturn.runtime import StartupError, open_runtime
 
     try:
-        return open_runtime(settings, migrate=migrate)
+        return open_runtime(settings)
     except StartupError as exc:
         fail(str(exc), exc.exit_code)
 
@@ -66,26 +68,17 @@ def emit(as_json: bool, payload: dict[str, Any], lines: list[str]) -> None:
             click.echo(line)
 
 
-def record(settings: Settings, kind: str, account_id: int | None, client_id: str | None, **detail: Any) -> None:
-    """An audit event for a change made from the command line."""
-    runtime = runtime_for(settings, migrate=False)
-    try:
-        runtime.store.record(
-            kind, runtime.clock.now(), account_id=account_id, client_id=client_id, detail={**detail, "via": "cli"}
-        )
-    finally:
-        runtime.close()
-
-
 def owner_account(runtime: Any, email: str | None) -> Any:
     if email is None:
         # Clients created by the operator act for a no-login operator account.
-        account = runtime.store.find_account_by_email(OPERATOR_EMAIL)
-        if account is None:
-            account = runtime.store.create_account(
-                email=OPERATOR_EMAIL, password_hash=None, now=runtime.clock.now(), name="Keyturn operator"
-            )
-        return account
+        from keyturn.core.accounts import AccountError, ensure_account
+        from keyturn.core.service import run
+
+        try:
+            return run(ensure_account(runtime.ctx, email=OPERATOR_EMAIL, name="Keyturn operator"))
+        except AccountError as exc:
+            runtime.close()
+            fail(str(exc))
     account = runtime.store.find_account_by_email(email)
     if account is None:
         runtime.close()

@@ -6,7 +6,7 @@ import click
 
 from keyturn.settings import Settings
 
-from ._common import emit, runtime_for, with_config
+from ._common import emit, fail, runtime_for, with_config
 
 
 @click.group()
@@ -20,14 +20,22 @@ def keys() -> None:
 def keys_rotate(settings: Settings, as_json: bool) -> None:
     """Add a new active signing key; the previous one stays published until every
     token it signed has expired."""
+    from keyturn.core.key_rotation import rotate_signing_key
+    from keyturn.core.ports import Conflict, StoreUnavailable
+    from keyturn.core.service import run
+    from keyturn.tokens.keys import keep_for_tokens
+
     runtime = runtime_for(settings)
     try:
-        key = runtime.keyring.rotate_for_tokens(
-            settings.signing_alg, runtime.store.longest_access_token_ttl(), settings.access_token_ttl
-        )
+        keep = keep_for_tokens(runtime.store.longest_access_token_ttl(), settings.access_token_ttl)
+        key, until = runtime.keyring.successor(settings.signing_alg, keep)
+        run(rotate_signing_key(runtime.ctx, key, until, via="cli"))  # the key and its audit event: one unit
         runtime.keys_changed()
-        runtime.store.record("keys.rotated", runtime.clock.now(), detail={"kid": key.kid})
         published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
+    except Conflict:
+        fail("another signing key was added at the same moment; nothing was changed (run the command again)")
+    except StoreUnavailable as exc:
+        fail(str(exc))
     finally:
         runtime.close()
     emit(

@@ -33,24 +33,21 @@ def users_create(
     settings: Settings, email: str, password: str | None, name: str, company: str, alias: str, as_json: bool
 ) -> None:
     """Create a user account."""
-    from keyturn.core.accounts import AccountError, create_account
+    from keyturn.core.accounts import AccountError, check_new_account, new_password_hash, sign_up
+    from keyturn.core.ports import StoreUnavailable
+    from keyturn.core.service import run
 
     min_length = settings.password_min_length
     if password is None:
         password = _ask_password(email, min_length)
     runtime = runtime_for(settings)
     try:
-        account = create_account(
-            runtime.store,
-            runtime.clock,
-            email=email,
-            password=password,
-            min_length=min_length,
-            name=name,
-            company=company,
-            alias=alias,
+        email = check_new_account(email, password, min_length)
+        flow = sign_up(
+            runtime.ctx, email=email, password_hash=new_password_hash(password), name=name, company=company, alias=alias
         )
-    except AccountError as exc:
+        account = run(flow)  # the same unit as a sign-up from the pages
+    except (AccountError, StoreUnavailable) as exc:
         fail(str(exc))
     finally:
         runtime.close()

@@ -1,4 +1,6 @@
-"""Creating user accounts: sign-up's flow (``sign_up``), and the CLI's ``create_account``."""
+"""Creating user accounts: sign-up's flow (``sign_up``, which ``keyturn users create``
+runs too), the operator's account (``ensure_account``), and ``create_account``, which
+commits one alone (for tests' fixtures)."""
 
 from __future__ import annotations
 
@@ -78,6 +80,30 @@ def sign_up(
     )
 
 
+def ensure_account(ctx: Context, *, email: str, name: str) -> Flow[Account]:
+    """The account with this email, created without a password (no one signs in as it)
+    if there is none yet: the operator's, which owns the clients the operator creates.
+    Of two commands that create it at once, the second reads the one the first made."""
+    email = normalise_email(email)
+    now = ctx.clock.now()
+
+    def work(unit: UnitOfWork) -> Account | Assigned:
+        found = ctx.store.find_account_by_email(email)
+        if found is not None:
+            return found
+        return unit.create_account(email=email, password_hash=None, now=now, name=name)
+
+    for _ in range(2):
+        try:
+            found = yield from in_unit(ctx, work)
+        except Conflict:  # created meanwhile: the next run finds it
+            continue
+        if isinstance(found, Account):
+            return found
+        return Account(id=found.value, email=email, password_hash=None, name=name, created_at=now, updated_at=now)
+    raise AccountError(f"the account {email} was created meanwhile and is gone again")
+
+
 def create_account(
     store: Store,
     clock: Clock,
@@ -90,7 +116,8 @@ def create_account(
     alias: str = "",
     attributes: Mapping[str, Any] | None = None,
 ) -> Account:
-    """A new account, committed alone (the CLI's)."""
+    """A new account, committed alone, without an audit event: a fixture for tests (the
+    command line and the pages run ``sign_up``)."""
     email = check_new_account(email, password, min_length)
     password_hash = new_password_hash(password)
     now = clock.now()

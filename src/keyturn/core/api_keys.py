@@ -1,4 +1,5 @@
-"""The user's API keys, from the portal: created, revoked, regenerated. Each operation is
+"""The user's API keys, from the portal (and from the command line: ``create_api_key``
+with ``via="cli"``): created, revoked, regenerated. Each operation is
 a flow (core/service.py) whose writes and audit event are one unit of work."""
 
 from __future__ import annotations
@@ -9,13 +10,20 @@ from .context import Context
 from .ownership import NotFound, own_api_key
 from .registration import NewApiKey, QueuedApiKey, check_api_key, queue_api_key
 from .service import Flow, in_unit
-from .unit_of_work import UnitOfWork
+from .unit_of_work import UnitOfWork, audit_detail
 
 
 def create_api_key(
-    ctx: Context, account_id: int, *, name: str, scopes: Iterable[str] | None, expires_at: int | None
+    ctx: Context,
+    account_id: int,
+    *,
+    name: str,
+    scopes: Iterable[str] | None,
+    expires_at: int | None,
+    via: str | None = None,
 ) -> Flow[NewApiKey]:
-    """A new key of the user's; RegistrationError if the name, scopes or expiry will not do."""
+    """A new key of the account's; RegistrationError if the name, scopes or expiry will not
+    do. ``via`` names where the change came from in the audit event."""
     catalogue = ctx.settings.scopes
     name, scope_list = check_api_key(ctx.clock, name=name, catalogue=catalogue, scopes=scopes, expires_at=expires_at)
 
@@ -24,7 +32,7 @@ def create_api_key(
         queued = queue_api_key(
             unit, ctx.hasher, owner_id=account_id, name=name, scopes=scope_list, now=now, expires_at=expires_at
         )
-        unit.record("api_key.created", now, account_id=account_id, detail={"key_id": queued.id})
+        unit.record("api_key.created", now, account_id=account_id, detail=audit_detail(via, key_id=queued.id))
         return queued
 
     return (yield from in_unit(ctx, work)).committed()

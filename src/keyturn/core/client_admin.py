@@ -1,5 +1,6 @@
-"""The user's OAuth clients and Sinch-style access keys, from the portal: created,
-changed, given a new secret, deleted. Each operation is a flow (core/service.py) whose
+"""The user's OAuth clients and Sinch-style access keys, from the portal (and a client
+from the command line: ``create_client`` with ``via="cli"``): created, changed, given a
+new secret, deleted. Each operation is a flow (core/service.py) whose
 write and audit event are one unit of work. A client changed or deleted here is still
 in the clients' caches: the caller invalidates it once the flow has returned."""
 
@@ -17,7 +18,7 @@ from .redirect_uris import redirect_uri_problem
 from .registration import NewClient, RegistrationError, build_client
 from .scopes import scope_problem
 from .service import Flow, in_unit
-from .unit_of_work import UnitOfWork
+from .unit_of_work import UnitOfWork, audit_detail
 
 #: The audit events' prefix per kind of client.
 _EVENT = {ClientKind.APPLICATION: "client", ClientKind.ACCESS_KEY: "access_key"}
@@ -31,8 +32,18 @@ def create_client(
     kind: ClientKind = ClientKind.APPLICATION,
     redirect_uris: Iterable[str] = (),
     confidential: bool = True,
+    grant_types: Iterable[str] | None = None,
+    scopes: Iterable[str] = (),
+    allow_implicit: bool = False,
+    resource_server: bool = False,
+    token_format: str | None = None,
+    access_token_ttl: int | None = None,
+    refresh_token_ttl: int | None = None,
+    via: str | None = None,
 ) -> Flow[NewClient]:
-    """A new client of the user's; RegistrationError if it cannot be created as asked."""
+    """A new client of the account's; RegistrationError if it cannot be created as asked.
+    The portal sets name, kind, redirect URIs and confidentiality; the operator every
+    option. ``via`` names where the change came from in the audit event."""
     created = build_client(
         ctx.hasher,
         ctx.clock,
@@ -42,13 +53,22 @@ def create_client(
         production=ctx.settings.production,
         redirect_uris=redirect_uris,
         confidential=confidential,
+        grant_types=grant_types,
+        scopes=scopes,
+        allow_implicit=allow_implicit,
+        resource_server=resource_server,
+        token_format=token_format,
+        access_token_ttl=access_token_ttl,
+        refresh_token_ttl=refresh_token_ttl,
         kind=kind,
     )
+    client_id = created.client.client_id
 
     def work(unit: UnitOfWork) -> NewClient:
         unit.add_client(created.client)
+        now = ctx.clock.now()
         unit.record(
-            f"{_EVENT[kind]}.created", ctx.clock.now(), account_id=account_id, client_id=created.client.client_id
+            f"{_EVENT[kind]}.created", now, account_id=account_id, client_id=client_id, detail=audit_detail(via)
         )
         return created
 

@@ -5,9 +5,11 @@ One contract test suite (tests/store/test_contract.py) runs against every implem
 Reads are methods of the store. Writes go through a unit of work (``Store.begin``, see
 core/unit_of_work.py), committed as a whole: a protocol request's tokens, codes, claims,
 revocations and consents, and the portal's and the CLI's accounts, clients, API keys and
-sessions, each with its audit events. The store keeps three writes of its own, each one
-atomic step: ``create_account`` and ``record`` (the CLI's operator account and its audit
-events) and the signing keys, which housekeeping and start-up add.
+sessions, and the signing keys the operator rotates, each with its audit events. The
+store keeps two writes of its own, each one atomic step: the signing keys that start-up
+and the scheduled rotation add (``add_signing_key``, a unit of that one write), and
+``create_account``, which tests use to make their accounts (the pages and the command
+line create accounts in units).
 """
 
 from __future__ import annotations
@@ -117,15 +119,8 @@ class Housekeeping(Protocol):
 
 
 class AuditLog(Protocol):
-    def record(
-        self,
-        kind: str,
-        now: int,
-        *,
-        account_id: int | None = None,
-        client_id: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None: ...
+    """Events are recorded in the unit of work of the change they tell of
+    (``UnitOfWork.record``); the store only lists them."""
 
     def list_events(
         self,

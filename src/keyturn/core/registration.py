@@ -1,8 +1,8 @@
 """Registering OAuth clients and Sinch-style access keys, and issuing API keys: what a
-new one must be (``build_client``, ``check_api_key``), and the CLI's way to create one
-(``register_client``, ``issue_api_key``: each commits it alone; the CLI records its own
-audit event). The portal's operations (core/client_admin.py, core/api_keys.py) queue
-them in a unit with their audit events.
+new one must be (``build_client``, ``check_api_key``). The portal's and the keyturn
+command's operations (core/client_admin.py, core/api_keys.py) queue them in a unit with
+their audit events; ``register_client`` and ``issue_api_key`` commit one alone, without
+an event, for tests' fixtures.
 
 Each secret is returned once, to be shown once; only its keyed digest is stored.
 """
@@ -134,7 +134,7 @@ def build_client(
 
 
 def register_client(store: Store, hasher: Hasher, clock: Clock, **options: Any) -> NewClient:
-    """``build_client``, committed alone (the CLI's: it records its own audit event)."""
+    """``build_client``, committed alone without an audit event (tests' fixtures)."""
     created = build_client(hasher, clock, **options)
     try:
         commit_now(store, lambda unit: unit.add_client(created.client))
@@ -214,7 +214,7 @@ def issue_api_key(
     scopes: Iterable[str] | None = None,
     expires_at: int | None = None,
 ) -> NewApiKey:
-    """A new key, committed alone (the CLI's: it records its own audit event)."""
+    """A new key, committed alone without an audit event (tests' fixtures)."""
     name, scope_list = check_api_key(clock, name=name, catalogue=catalogue, scopes=scopes, expires_at=expires_at)
     queued = commit_now(
         store,

@@ -3,11 +3,12 @@
 ``in_unit`` is I/O-free in the manner of httpx's ``auth_flow``: a generator that opens a
 unit, runs the work in it, *yields* the unit to be committed and receives whether its
 claim was lost. Drivers only perform the commit it asks for: ``run`` below commits at
-once (the CLI, tests); the server's driver (keyturn.runtime.Blocking) runs the work
-where blocking I/O belongs and hands the unit to the store's group commit. Core's
-functions that write (``token_endpoint.token``, ``revocation.revoke``,
-``authorize.approve``, the portal's operations) return such flows; ``commit_now`` serves
-the callers that hold a store but no Context (the CLI's).
+once (the keyturn command, tests); the server's driver (keyturn.runtime.Blocking) runs
+the work where blocking I/O belongs and hands the unit to the store's group commit.
+Core's functions that write (``token_endpoint.token``, ``revocation.revoke``,
+``authorize.approve``, the portal's and the command's operations) return such flows;
+``commit_now`` commits a unit that claims nothing at once, without a flow (an API key's
+last use, tests' fixtures).
 """
 
 from __future__ import annotations

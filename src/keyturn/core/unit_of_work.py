@@ -14,11 +14,11 @@ the winner left it. ``keyturn.store`` implements units twice: the group commit o
 SQL store (many requests' units in one transaction) and the in-memory store's.
 
 The portal's and the CLI's writes (accounts, clients, API keys, sessions, a connected
-app's revocation) are units too, of *cold* writes: a unit holding one commits in a
-transaction of its own, its writes in the order they were queued, so that a Conflict
-(an email taken meanwhile) fails that request alone and writes nothing of it. A row the
-database numbers (an account, an API key) reports its id through an ``Assigned``, set at
-the commit; an audit event's detail may name it.
+app's revocation, a signing key the operator rotates) are units too, of *cold* writes: a
+unit holding one commits in a transaction of its own, its writes in the order they were
+queued, so that a Conflict (an email taken meanwhile) fails that request alone and
+writes nothing of it. A row the database numbers (an account, an API key) reports its id
+through an ``Assigned``, set at the commit; an audit event's detail may name it.
 """
 
 from __future__ import annotations
@@ -26,7 +26,15 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any, Protocol
 
-from .models import AuthorizationCode, Client, Consent, Session, Token
+from .models import AuthorizationCode, Client, Consent, Session, SigningKey, Token
+
+
+def audit_detail(via: str | None, **detail: Any) -> dict[str, Any] | None:
+    """An audit event's detail, naming where a change came from when it was not the
+    server's own pages (``via="cli"``: the keyturn command)."""
+    if via is not None:
+        detail["via"] = via
+    return detail or None
 
 
 class Unassigned(TypeError):
@@ -166,6 +174,12 @@ class UnitOfWork(Protocol):
         ...
 
     def delete_session(self, session_hash: bytes) -> None: ...
+
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
+        """Adds ``key`` as the active key and retires the active one, as the store's
+        ``add_signing_key`` does (core/ports.py), with the unit's other writes: the
+        commit raises Conflict if a concurrent rotation added an active key first."""
+        ...
 
     # ---- the unit ----
 

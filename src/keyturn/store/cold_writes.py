@@ -1,5 +1,5 @@
 """The cold writes of a unit of work on SQL (core/unit_of_work.py): the portal's and the
-CLI's accounts, clients, API keys, sessions and connected apps.
+CLI's accounts, clients, API keys, sessions, connected apps and signing keys.
 
 Each method queues a step, a SQLAlchemy Core statement run on the connection of the
 commit. A unit that holds any commits alone (``commit_alone``), not in a group commit:
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import Connection, delete, func, insert, select, update
 
-from keyturn.core.models import Client, Session
+from keyturn.core.models import Client, Session, SigningKey
 from keyturn.core.unit_of_work import Assigned
 
 from .rows import audit_row, client_values, scope_text, session_row
-from .schema import SESSION_COLUMNS, accounts, api_keys, clients, consents, sessions, tokens
+from .schema import SESSION_COLUMNS, accounts, api_keys, clients, consents, sessions, signing_keys, tokens
 
 if TYPE_CHECKING:
     from .group_commit import GroupCommit, GroupUnit
@@ -136,6 +136,27 @@ class ColdWrites:
     def delete_session(self, session_hash: bytes) -> None:
         statement = delete(sessions).where(sessions.c.session_hash == session_hash)
         self._execute(statement)
+
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
+        if replace_active:
+            retire = (
+                update(signing_keys)
+                .where(signing_keys.c.retired_at.is_(None))
+                .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
+            )
+            self._execute(retire)
+        # ``current`` is unique: a second active key (a concurrent rotation's) is a Conflict.
+        add = insert(signing_keys).values(
+            kid=key.kid,
+            alg=key.alg,
+            public_jwk=dict(key.public_jwk),
+            private_key_sealed=key.private_key_sealed,
+            created_at=key.created_at,
+            retired_at=key.retired_at,
+            expires_at=key.expires_at,
+            current=True if key.retired_at is None else None,
+        )
+        self._execute(add)
 
     def _record_assigned(
         self, kind: str, now: int, account_id: int | None, client_id: str | None, detail: Mapping[str, Any] | None

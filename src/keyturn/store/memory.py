@@ -2,8 +2,8 @@
 
 It backs core's unit tests and is held to the same contract suite as the SQL store. It
 is pure Python: importing it pulls in no ORM. Its units of work (store/memory_unit.py)
-commit one at a time, each at once; they make every write but the store's own three
-(``create_account``, ``record``, ``add_signing_key``: see core/ports.py).
+commit one at a time, each at once; they make every write but the store's own
+``create_account`` (see core/ports.py).
 """
 
 from __future__ import annotations
@@ -142,6 +142,12 @@ class MemoryStore:
     # ---- signing keys ----
 
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
+        unit = self.begin()
+        unit.add_signing_key(key, retire_active_until, replace_active=replace_active)
+        unit.commit()
+
+    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replace_active: bool) -> None:
+        """A unit's step, under the lock."""
         with self._lock:
             if key.kid in self._signing_keys:
                 raise Conflict(f"signing key {key.kid!r} exists")
@@ -185,7 +191,7 @@ class MemoryStore:
 
     # ---- audit ----
 
-    def record(
+    def _record(
         self,
         kind: str,
         now: int,

@@ -16,12 +16,32 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from typing import Any, Protocol
 
-from keyturn.core.models import Account, ApiKey, AuditEvent, AuthorizationCode, Client, Consent, Session, Token
+from keyturn.core.models import (
+    Account,
+    ApiKey,
+    AuditEvent,
+    AuthorizationCode,
+    Client,
+    Consent,
+    Session,
+    SigningKey,
+    Token,
+)
 from keyturn.core.ports import Conflict
 from keyturn.core.unit_of_work import Assigned
 
 #: The MemoryStore's tables, which a commit that fails midway puts back as they were.
-_TABLES = ("_accounts", "_clients", "_api_keys", "_codes", "_tokens", "_consents", "_sessions", "_events")
+_TABLES = (
+    "_accounts",
+    "_clients",
+    "_api_keys",
+    "_codes",
+    "_tokens",
+    "_consents",
+    "_sessions",
+    "_signing_keys",
+    "_events",
+)
 
 
 class _State(Protocol):
@@ -35,6 +55,7 @@ class _State(Protocol):
     _tokens: dict[bytes, Token]
     _consents: dict[tuple[int, str], Consent]
     _sessions: dict[bytes, Session]
+    _signing_keys: dict[str, SigningKey]
     _events: list[AuditEvent]
 
     def create_account(
@@ -51,7 +72,9 @@ class _State(Protocol):
 
     def _revoke_where(self, match: Any, now: int) -> int: ...
 
-    def record(
+    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replace_active: bool) -> None: ...
+
+    def _record(
         self,
         kind: str,
         now: int,
@@ -205,6 +228,9 @@ class MemoryUnit:
     def delete_session(self, session_hash: bytes) -> None:
         self._steps.append(lambda: self._store._sessions.pop(session_hash, None))
 
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
+        self._steps.append(lambda: self._store._add_signing_key(key, retire_active_until, replace_active))
+
     # ---- the unit ----
 
     @property
@@ -245,7 +271,7 @@ class MemoryUnit:
         for kind, now, account_id, client_id, detail in self._audit:
             if detail is not None and self._steps:  # it may name an id just assigned
                 detail = {name: v.value if isinstance(v, Assigned) else v for name, v in detail.items()}
-            store.record(kind, now, account_id=account_id, client_id=client_id, detail=detail)
+            store._record(kind, now, account_id=account_id, client_id=client_id, detail=detail)
         for change in self._changes:
             change()
 

@@ -4,7 +4,7 @@ The cold calls (accounts, clients, keys, listings, housekeeping) are SQLAlchemy 
 statements, each call one short transaction. The hot reads are raw driver statements
 (store/reads.py). Writes go through a unit of work (store/group_commit.py: the group
 commit, and store/cold_writes.py: the portal's and the CLI's), but for the store's own
-three (``create_account``, ``record``, ``add_signing_key``: see core/ports.py).
+``create_account`` (see core/ports.py).
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, text, tuple_, update
+from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, text, tuple_
 
 from keyturn.core.models import (
     Account,
@@ -170,25 +170,9 @@ class SqlStore:
     # ---- signing keys ----
 
     def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        with self._begin() as connection:
-            if replace_active:
-                connection.execute(
-                    update(signing_keys)
-                    .where(signing_keys.c.retired_at.is_(None))
-                    .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
-                )
-            connection.execute(
-                insert(signing_keys).values(
-                    kid=key.kid,
-                    alg=key.alg,
-                    public_jwk=dict(key.public_jwk),
-                    private_key_sealed=key.private_key_sealed,
-                    created_at=key.created_at,
-                    retired_at=key.retired_at,
-                    expires_at=key.expires_at,
-                    current=True if key.retired_at is None else None,
-                )
-            )
+        unit = self.begin()
+        unit.add_signing_key(key, retire_active_until, replace_active=replace_active)
+        unit.commit()
 
     def list_signing_keys(self, now: int) -> list[SigningKey]:
         statement = (
@@ -210,18 +194,6 @@ class SqlStore:
             return int(connection.execute(delete(table).where(target)).rowcount)
 
     # ---- audit ----
-
-    def record(
-        self,
-        kind: str,
-        now: int,
-        *,
-        account_id: int | None = None,
-        client_id: str | None = None,
-        detail: Mapping[str, Any] | None = None,
-    ) -> None:
-        event = {"at": now, "kind": kind, "account_id": account_id, "client_id": client_id}
-        self._change(insert(audit_events).values(**event, detail=dict(detail or {})))
 
     def list_events(
         self,

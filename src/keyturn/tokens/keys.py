@@ -108,6 +108,12 @@ class ActiveKey:
     private_key: PrivateKey
 
 
+def keep_for_tokens(store_ttl: int | None, settings_ttl: int) -> int:
+    """How long a retired key stays published: while tokens it signed may live (the
+    longest access-token lifetime), plus a minute for clock skew."""
+    return max(settings_ttl, store_ttl or 0) + 60
+
+
 class KeyRing:
     """The published keys and the active signing key, cached in-process.
 
@@ -137,20 +143,24 @@ class KeyRing:
                 self._store.add_signing_key(key, retire_active_until=None, replace_active=False)
             self.reload()
 
+    def successor(self, alg: str, keep_previous_for: int | None) -> tuple[SigningKey, int | None]:
+        """A new key to make active, and until when the active one then stays published
+        (``keep_previous_for`` seconds from now; None: until removed)."""
+        now = self._clock.now()
+        key = generate_signing_key(alg, self._sealer, now)
+        return key, None if keep_previous_for is None else now + keep_previous_for
+
     def rotate(self, alg: str, keep_previous_for: int | None) -> SigningKey:
         """Adds a new active key. The previous one stays published for
         ``keep_previous_for`` seconds (None: until removed)."""
-        now = self._clock.now()
-        key = generate_signing_key(alg, self._sealer, now)
-        until = None if keep_previous_for is None else now + keep_previous_for
+        key, until = self.successor(alg, keep_previous_for)
         self._store.add_signing_key(key, retire_active_until=until)
         self.reload()
         return key
 
     def rotate_for_tokens(self, alg: str, store_ttl: int | None, settings_ttl: int) -> SigningKey:
-        """Rotates, keeping the previous key published while tokens it signed may live:
-        the longest access-token lifetime, plus a minute for clock skew."""
-        return self.rotate(alg, keep_previous_for=max(settings_ttl, store_ttl or 0) + 60)
+        """Rotates, keeping the previous key published while tokens it signed may live."""
+        return self.rotate(alg, keep_previous_for=keep_for_tokens(store_ttl, settings_ttl))
 
     def rotation_due(self, days: int) -> bool:
         """Whether the active key is older than ``days`` (0: never)."""
