@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import threading
 from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
 from typing import TypeVar
 
@@ -720,9 +722,14 @@ def signing_key(kid: str, created_at: int) -> SigningKey:
     )
 
 
+def add_key(store: Store, kid: str, created_at: int, replaces: str | None, retire_until: int | None = None) -> None:
+    """``kid`` as the active key in place of ``replaces``, in a unit of its own."""
+    write(store, lambda unit: unit.add_signing_key(signing_key(kid, created_at), retire_until, replaces=replaces))
+
+
 def test_adding_a_signing_key_retires_the_active_one(store: Store) -> None:
-    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
-    store.add_signing_key(signing_key("k2", NOW + 10), retire_active_until=NOW + 100)
+    add_key(store, "k1", NOW, replaces=None)
+    add_key(store, "k2", NOW + 10, replaces="k1", retire_until=NOW + 100)
     keys = store.list_signing_keys(NOW + 20)
     assert [k.kid for k in keys] == ["k2", "k1"]
     assert keys[0].active
@@ -734,41 +741,76 @@ def test_adding_a_signing_key_retires_the_active_one(store: Store) -> None:
 
 
 def test_rotation_within_one_second_keeps_the_new_key_first(store: Store) -> None:
-    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
-    store.add_signing_key(signing_key("k2", NOW), retire_active_until=None)
+    add_key(store, "k1", NOW, replaces=None)
+    add_key(store, "k2", NOW, replaces="k1")
     keys = store.list_signing_keys(NOW)
     assert [(k.kid, k.active) for k in keys] == [("k2", True), ("k1", False)]
 
 
 def test_a_first_key_is_added_only_when_there_is_no_active_one(store: Store) -> None:
-    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None, replace_active=False)
+    add_key(store, "k1", NOW, replaces=None)
     with pytest.raises(Conflict):
-        store.add_signing_key(signing_key("k2", NOW), retire_active_until=None, replace_active=False)
+        add_key(store, "k2", NOW, replaces=None)
     assert [(k.kid, k.active) for k in store.list_signing_keys(NOW)] == [("k1", True)]
 
 
-def test_signing_key_id_is_unique(store: Store) -> None:
-    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+def test_a_key_replaces_only_the_active_key_it_names(store: Store) -> None:
+    add_key(store, "k1", NOW, replaces=None)
+    add_key(store, "k2", NOW + 10, replaces="k1", retire_until=NOW + 100)
+    # A rotation that saw k1 active, committed after k2's: another rotation won.
     with pytest.raises(Conflict):
-        store.add_signing_key(signing_key("k1", NOW + 1), retire_active_until=None)
+        add_key(store, "k3", NOW + 10, replaces="k1", retire_until=NOW + 200)
+    with pytest.raises(Conflict):
+        add_key(store, "k3", NOW + 10, replaces="nowhere")
+    keys = store.list_signing_keys(NOW + 20)
+    assert [(k.kid, k.active, k.expires_at) for k in keys] == [("k2", True, None), ("k1", False, NOW + 100)]
+
+
+def test_two_rotations_of_one_key_at_once_add_one_key(store: Store) -> None:
+    add_key(store, "k1", NOW, replaces=None)
+    start = threading.Barrier(2)
+
+    def rotate(kid: str) -> str:
+        start.wait()
+        try:
+            add_key(store, kid, NOW + 10, replaces="k1", retire_until=NOW + 100)
+        except Conflict:
+            return "lost"
+        return "won"
+
+    with ThreadPoolExecutor(2) as pool:
+        outcomes = dict(zip(("k2", "k3"), pool.map(rotate, ("k2", "k3")), strict=True))
+    assert sorted(outcomes.values()) == ["lost", "won"]
+    (winner,) = (kid for kid, outcome in outcomes.items() if outcome == "won")
+    keys = store.list_signing_keys(NOW + 20)
+    assert [(k.kid, k.active, k.expires_at) for k in keys] == [(winner, True, None), ("k1", False, NOW + 100)]
+
+
+def test_signing_key_id_is_unique(store: Store) -> None:
+    add_key(store, "k1", NOW, replaces=None)
+    with pytest.raises(Conflict):
+        add_key(store, "k1", NOW + 1, replaces="k1")
     # The failed insert retired nothing.
     assert [k.active for k in store.list_signing_keys(NOW + 1)] == [True]
 
 
 def test_a_signing_key_added_in_a_unit_commits_with_its_audit_event(store: Store) -> None:
-    store.add_signing_key(signing_key("k1", NOW), retire_active_until=None)
+    add_key(store, "k1", NOW, replaces=None)
 
-    def rotate(unit: UnitOfWork, kid: str) -> None:
-        unit.add_signing_key(signing_key(kid, NOW + 10), retire_active_until=NOW + 100)
+    def rotate(unit: UnitOfWork, kid: str, replaces: str) -> None:
+        unit.add_signing_key(signing_key(kid, NOW + 10), retire_active_until=NOW + 100, replaces=replaces)
         unit.record("keys.rotated", NOW + 10, detail={"kid": kid})
 
-    write(store, lambda unit: rotate(unit, "k2"))
+    write(store, lambda unit: rotate(unit, "k2", "k1"))
     keys = store.list_signing_keys(NOW + 20)
     assert [(k.kid, k.active, k.expires_at) for k in keys] == [("k2", True, None), ("k1", False, NOW + 100)]
     assert [(e.kind, dict(e.detail)) for e in store.list_events()] == [("keys.rotated", {"kid": "k2"})]
     # A key id taken: the unit writes neither the key nor its event, and retires nothing.
     with pytest.raises(Conflict):
-        write(store, lambda unit: rotate(unit, "k1"))
+        write(store, lambda unit: rotate(unit, "k1", "k2"))
+    # The active key not the one it replaces: the same.
+    with pytest.raises(Conflict):
+        write(store, lambda unit: rotate(unit, "k3", "k1"))
     assert [(k.kid, k.active) for k in store.list_signing_keys(NOW + 20)] == [("k2", True), ("k1", False)]
     assert len(store.list_events()) == 1
 

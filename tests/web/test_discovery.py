@@ -9,6 +9,9 @@ import jwt
 import pytest
 from starlette.testclient import TestClient
 
+from keyturn.core.key_rotation import keep_for_tokens, rotate_for_tokens, rotate_signing_key
+from keyturn.core.models import SigningKey
+from keyturn.core.service import run
 from keyturn.runtime import Runtime, StartupError, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import signing_keys
@@ -20,6 +23,13 @@ SECURITY_HEADERS = {
     "referrer-policy": "no-referrer",
     "content-security-policy": "default-src 'none'; frame-ancestors 'none'",
 }
+
+
+def rotate(runtime: Runtime) -> SigningKey:
+    """What ``keyturn keys rotate`` does: the new active key."""
+    key = run(rotate_for_tokens(runtime.ctx, runtime.keyring, via="cli"))
+    runtime.keys_changed()
+    return key
 
 
 def test_metadata_lists_every_endpoint_and_capability(settings: Settings) -> None:
@@ -108,7 +118,7 @@ def test_access_tokens_are_compact_jws_that_pyjwt_verifies(settings: Settings, a
         assert runtime.ctx.jwt.decode(token) == claims
         assert runtime.ctx.jwt.decode(tampered) is None
         # After a rotation the new key signs, and the header names it.
-        new = runtime.keyring.rotate(alg, keep_previous_for=None)
+        new = rotate(runtime)
         assert jwt.get_unverified_header(runtime.ctx.jwt.encode(claims))["kid"] == new.kid
     finally:
         runtime.close()
@@ -116,11 +126,11 @@ def test_access_tokens_are_compact_jws_that_pyjwt_verifies(settings: Settings, a
 
 def test_rotation_publishes_both_keys_and_survives_a_restart(settings: Settings, runtime: Runtime) -> None:
     first = runtime.keyring.active.kid
-    new = runtime.keyring.rotate("ES256", keep_previous_for=None)
+    new = rotate(runtime)
     assert runtime.keyring.active.kid == new.kid != first
     assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid, first]
     runtime.close()
-    reopened = open_runtime(settings)
+    reopened = open_runtime(settings, clock=runtime.clock)  # the old key's tokens still live
     try:
         assert reopened.keyring.active.kid == new.kid
         assert [k["kid"] for k in reopened.keyring.jwks["keys"]] == [new.kid, first]
@@ -203,7 +213,11 @@ def test_every_response_carries_the_security_headers(client: TestClient, path: s
 def test_a_rotated_key_leaves_the_jwks_once_its_tokens_have_expired(runtime: Runtime) -> None:
     first = runtime.keyring.active.kid
     clock = runtime.clock
-    new = runtime.keyring.rotate_for_tokens("ES256", store_ttl=7200, settings_ttl=3600)
+    # A client's tokens live 7200 s, longer than the settings' 3600 s.
+    rotation = runtime.keyring.successor("ES256", keep_for_tokens(store_ttl=7200, settings_ttl=3600))
+    run(rotate_signing_key(runtime.ctx, rotation))
+    runtime.keys_changed()
+    new = rotation.key
     assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid, first]
     clock.advance(7200 + 59)  # type: ignore[attr-defined]
     runtime.keyring.reload()
@@ -211,10 +225,3 @@ def test_a_rotated_key_leaves_the_jwks_once_its_tokens_have_expired(runtime: Run
     clock.advance(1)  # type: ignore[attr-defined]
     runtime.keyring.reload()
     assert [k["kid"] for k in runtime.keyring.jwks["keys"]] == [new.kid]
-
-
-def test_automatic_rotation_is_due_after_the_configured_days(runtime: Runtime) -> None:
-    assert runtime.keyring.rotation_due(0) is False
-    assert runtime.keyring.rotation_due(30) is False
-    runtime.clock.advance(30 * 86_400)  # type: ignore[attr-defined]
-    assert runtime.keyring.rotation_due(30) is True

@@ -20,16 +20,13 @@ def keys() -> None:
 def keys_rotate(settings: Settings, as_json: bool) -> None:
     """Add a new active signing key; the previous one stays published until every
     token it signed has expired."""
-    from keyturn.core.key_rotation import rotate_signing_key
+    from keyturn.core.key_rotation import rotate_for_tokens
     from keyturn.core.ports import Conflict, StoreUnavailable
     from keyturn.core.service import run
-    from keyturn.tokens.keys import keep_for_tokens
 
     runtime = runtime_for(settings)
     try:
-        keep = keep_for_tokens(runtime.store.longest_access_token_ttl(), settings.access_token_ttl)
-        key, until = runtime.keyring.successor(settings.signing_alg, keep)
-        run(rotate_signing_key(runtime.ctx, key, until, via="cli"))  # the key and its audit event: one unit
+        key = run(rotate_for_tokens(runtime.ctx, runtime.keyring, via="cli"))  # the key and its audit event: one unit
         runtime.keys_changed()
         published = [k["kid"] for k in runtime.keyring.jwks["keys"]]
     except Conflict:

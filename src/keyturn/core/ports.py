@@ -5,11 +5,9 @@ One contract test suite (tests/store/test_contract.py) runs against every implem
 Reads are methods of the store. Writes go through a unit of work (``Store.begin``, see
 core/unit_of_work.py), committed as a whole: a protocol request's tokens, codes, claims,
 revocations and consents, and the portal's and the CLI's accounts, clients, API keys and
-sessions, and the signing keys the operator rotates, each with its audit events. The
-store keeps two writes of its own, each one atomic step: the signing keys that start-up
-and the scheduled rotation add (``add_signing_key``, a unit of that one write), and
-``create_account``, which tests use to make their accounts (the pages and the command
-line create accounts in units).
+sessions, and the signing keys (start-up's first, and each rotation with its audit
+event). The store keeps one write of its own: ``create_account``, which tests use to
+make their accounts (the pages and the command line create accounts in units).
 """
 
 from __future__ import annotations
@@ -94,13 +92,7 @@ class SessionStore(Protocol):
 
 
 class SigningKeyStore(Protocol):
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        """Atomically adds ``key`` as the active key and retires the previously active
-        one, which stays published until ``retire_active_until`` (None: indefinitely).
-        With ``replace_active=False`` the key is added only if there is no active key.
-        There is never more than one active key: when a concurrent call added one first,
-        this raises Conflict and changes nothing."""
-        ...
+    """Keys are added in a unit of work (``UnitOfWork.add_signing_key``)."""
 
     def list_signing_keys(self, now: int) -> list[SigningKey]:
         """The published keys (not yet expired), the most recently added first."""

@@ -175,10 +175,13 @@ class UnitOfWork(Protocol):
 
     def delete_session(self, session_hash: bytes) -> None: ...
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        """Adds ``key`` as the active key and retires the active one, as the store's
-        ``add_signing_key`` does (core/ports.py), with the unit's other writes: the
-        commit raises Conflict if a concurrent rotation added an active key first."""
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replaces: str | None) -> None:
+        """Adds ``key`` as the active key in place of the active key ``replaces`` (None:
+        the first key, when there is no active one), which stays published until
+        ``retire_active_until`` (None: until removed). There is never more than one active
+        key: the commit raises Conflict, and writes nothing of the unit, if by then the
+        active key is not ``replaces`` (a concurrent rotation or start-up added one first)
+        or the kid is taken."""
         ...
 
     # ---- the unit ----

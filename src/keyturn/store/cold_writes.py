@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection, delete, func, insert, select, update
 
 from keyturn.core.models import Client, Session, SigningKey
+from keyturn.core.ports import Conflict
 from keyturn.core.unit_of_work import Assigned
 
 from .rows import audit_row, client_values, scope_text, session_row
@@ -137,15 +138,23 @@ class ColdWrites:
         statement = delete(sessions).where(sessions.c.session_hash == session_hash)
         self._execute(statement)
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        if replace_active:
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replaces: str | None) -> None:
+        if replaces is not None:
+            # Only the key the caller saw active: when a concurrent rotation retired it
+            # first (PostgreSQL re-reads the row once that one commits), nothing matches.
             retire = (
                 update(signing_keys)
-                .where(signing_keys.c.retired_at.is_(None))
+                .where(signing_keys.c.kid == replaces, signing_keys.c.retired_at.is_(None))
                 .values(retired_at=key.created_at, expires_at=retire_active_until, current=None)
             )
-            self._execute(retire)
-        # ``current`` is unique: a second active key (a concurrent rotation's) is a Conflict.
+
+            def retire_replaced(connection: Connection) -> None:
+                if connection.execute(retire).rowcount != 1:
+                    raise Conflict(f"the active signing key is no longer {replaces!r}")
+
+            self._queue(retire_replaced)
+        # ``current`` is unique: a second active key (a first key added when there is one
+        # already, or a concurrent rotation's) is a Conflict.
         add = insert(signing_keys).values(
             kid=key.kid,
             alg=key.alg,

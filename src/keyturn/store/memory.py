@@ -141,21 +141,18 @@ class MemoryStore:
 
     # ---- signing keys ----
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        unit = self.begin()
-        unit.add_signing_key(key, retire_active_until, replace_active=replace_active)
-        unit.commit()
-
-    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replace_active: bool) -> None:
+    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replaces: str | None) -> None:
         """A unit's step, under the lock."""
         with self._lock:
             if key.kid in self._signing_keys:
                 raise Conflict(f"signing key {key.kid!r} exists")
-            if not replace_active and any(k.active for k in self._signing_keys.values()):
-                raise Conflict("there is an active signing key already")
-            for kid, old in list(self._signing_keys.items()):
-                if old.active:
-                    self._signing_keys[kid] = replace(old, retired_at=key.created_at, expires_at=retire_active_until)
+            active = next((k for k in self._signing_keys.values() if k.active), None)
+            if (None if active is None else active.kid) != replaces:
+                raise Conflict(f"the active signing key is not {replaces!r}")
+            if active is not None:
+                self._signing_keys[active.kid] = replace(
+                    active, retired_at=key.created_at, expires_at=retire_active_until
+                )
             self._signing_keys[key.kid] = key
 
     def list_signing_keys(self, now: int) -> list[SigningKey]:

@@ -72,7 +72,7 @@ class _State(Protocol):
 
     def _revoke_where(self, match: Any, now: int) -> int: ...
 
-    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replace_active: bool) -> None: ...
+    def _add_signing_key(self, key: SigningKey, retire_active_until: int | None, replaces: str | None) -> None: ...
 
     def _record(
         self,
@@ -228,8 +228,8 @@ class MemoryUnit:
     def delete_session(self, session_hash: bytes) -> None:
         self._steps.append(lambda: self._store._sessions.pop(session_hash, None))
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        self._steps.append(lambda: self._store._add_signing_key(key, retire_active_until, replace_active))
+    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replaces: str | None) -> None:
+        self._steps.append(lambda: self._store._add_signing_key(key, retire_active_until, replaces))
 
     # ---- the unit ----
 

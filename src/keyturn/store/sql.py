@@ -169,11 +169,6 @@ class SqlStore:
 
     # ---- signing keys ----
 
-    def add_signing_key(self, key: SigningKey, retire_active_until: int | None, *, replace_active: bool = True) -> None:
-        unit = self.begin()
-        unit.add_signing_key(key, retire_active_until, replace_active=replace_active)
-        unit.commit()
-
     def list_signing_keys(self, now: int) -> list[SigningKey]:
         statement = (
             select(signing_keys)

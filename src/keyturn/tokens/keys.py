@@ -1,5 +1,6 @@
 """Signing keys: created on first start, private parts sealed with the server secret,
-public parts served as a JWKS (RFC 7517), rotated with ``keyturn keys rotate``.
+public parts served as a JWKS (RFC 7517), rotated with ``keyturn keys rotate`` or on the
+server's schedule (keyturn.core.key_rotation).
 
 The key ring is cached in-process; the store is read only when the ring is reloaded.
 """
@@ -24,8 +25,10 @@ from cryptography.hazmat.primitives.hashes import SHA256
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
 from keyturn.core.clock import Clock
+from keyturn.core.key_rotation import Rotation
 from keyturn.core.models import SigningKey
-from keyturn.core.ports import Conflict, SigningKeyStore
+from keyturn.core.ports import Conflict, Store
+from keyturn.core.service import commit_now
 
 PrivateKey = ec.EllipticCurvePrivateKey | ed25519.Ed25519PrivateKey
 _NONCE_BYTES = 12
@@ -108,12 +111,6 @@ class ActiveKey:
     private_key: PrivateKey
 
 
-def keep_for_tokens(store_ttl: int | None, settings_ttl: int) -> int:
-    """How long a retired key stays published: while tokens it signed may live (the
-    longest access-token lifetime), plus a minute for clock skew."""
-    return max(settings_ttl, store_ttl or 0) + 60
-
-
 class KeyRing:
     """The published keys and the active signing key, cached in-process.
 
@@ -121,7 +118,7 @@ class KeyRing:
     message); everything else is served from memory.
     """
 
-    def __init__(self, store: SigningKeyStore, sealer: KeySealer, clock: Clock) -> None:
+    def __init__(self, store: Store, sealer: KeySealer, clock: Clock) -> None:
         self._store = store
         self._sealer = sealer
         self._clock = clock
@@ -137,35 +134,23 @@ class KeyRing:
         self.reload()
         if self._active is None:
             key = generate_signing_key(alg, self._sealer, self._clock.now())
-            # Insert only: a server starting at the same moment may have created the
-            # first key already, and the database then refuses a second active one.
+            # The first key replaces none: a server starting at the same moment may have
+            # created it already, and the commit then refuses a second active one. No
+            # audit event: the key is part of the installation, not a change to it.
             with contextlib.suppress(Conflict):
-                self._store.add_signing_key(key, retire_active_until=None, replace_active=False)
+                commit_now(self._store, lambda unit: unit.add_signing_key(key, None, replaces=None))
             self.reload()
 
-    def successor(self, alg: str, keep_previous_for: int | None) -> tuple[SigningKey, int | None]:
-        """A new key to make active, and until when the active one then stays published
-        (``keep_previous_for`` seconds from now; None: until removed)."""
+    def successor(self, alg: str, keep_previous_for: int | None) -> Rotation:
+        """A new key to make active in place of the active one, which then stays
+        published ``keep_previous_for`` seconds from now (None: until removed)."""
         now = self._clock.now()
-        key = generate_signing_key(alg, self._sealer, now)
-        return key, None if keep_previous_for is None else now + keep_previous_for
+        replaces = None if self._active is None else self._active.kid
+        until = None if keep_previous_for is None else now + keep_previous_for
+        return Rotation(generate_signing_key(alg, self._sealer, now), replaces, until)
 
-    def rotate(self, alg: str, keep_previous_for: int | None) -> SigningKey:
-        """Adds a new active key. The previous one stays published for
-        ``keep_previous_for`` seconds (None: until removed)."""
-        key, until = self.successor(alg, keep_previous_for)
-        self._store.add_signing_key(key, retire_active_until=until)
-        self.reload()
-        return key
-
-    def rotate_for_tokens(self, alg: str, store_ttl: int | None, settings_ttl: int) -> SigningKey:
-        """Rotates, keeping the previous key published while tokens it signed may live."""
-        return self.rotate(alg, keep_previous_for=keep_for_tokens(store_ttl, settings_ttl))
-
-    def rotation_due(self, days: int) -> bool:
-        """Whether the active key is older than ``days`` (0: never)."""
-        created = self._active_created_at
-        return days > 0 and created is not None and self._clock.now() - created >= days * 86_400
+    def active_since(self) -> int | None:
+        return self._active_created_at
 
     def reload(self) -> None:
         self._loaded_at = time.monotonic()

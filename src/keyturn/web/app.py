@@ -25,7 +25,7 @@ from keyturn.core.metadata import (
     TOKEN_PATH,
     server_metadata,
 )
-from keyturn.core.ports import Conflict, StoreUnavailable
+from keyturn.core.ports import StoreUnavailable
 from keyturn.runtime import Runtime
 
 from .api import ProtocolEndpoints
@@ -165,7 +165,7 @@ class KeyturnApp:
                 deleted = await anyio.to_thread.run_sync(
                     lambda: purge(self.runtime.store, self.runtime.clock, self.runtime.settings)
                 )
-                await anyio.to_thread.run_sync(self._rotate_keys_if_due)
+                await self._rotate_keys_if_due()
             except StoreUnavailable as exc:
                 log.warning("housekeeping skipped: %s", exc)
                 continue
@@ -182,20 +182,19 @@ class KeyturnApp:
             except StoreUnavailable as exc:
                 log.warning("signing keys not refreshed: %s", exc)
 
-    def _rotate_keys_if_due(self) -> None:
+    async def _rotate_keys_if_due(self) -> None:
         """Re-reads the key ring (a retired key leaves the JWKS once its tokens have
-        expired) and rotates when signing_key_rotation_days says so."""
+        expired) and rotates when signing_key_rotation_days says so: the key and its
+        audit event in one unit. Another node that rotated first wins, and this one
+        writes nothing (keyturn.core.key_rotation)."""
+        from keyturn.core.key_rotation import rotate_when_due
+
         runtime = self.runtime
-        runtime.keyring.reload()
-        if runtime.keyring.rotation_due(runtime.settings.signing_key_rotation_days):
-            with contextlib.suppress(Conflict):  # another node rotated at the same moment
-                runtime.keyring.rotate_for_tokens(
-                    runtime.settings.signing_alg,
-                    runtime.store.longest_access_token_ttl(),
-                    runtime.settings.access_token_ttl,
-                )
-            runtime.keys_changed()
-            log.info("rotated the signing key (signing_key_rotation_days)")
+        await anyio.to_thread.run_sync(runtime.keyring.reload)
+        rotated = await runtime.blocking.flow(rotate_when_due(runtime.ctx, runtime.keyring))
+        if rotated is not None:
+            await anyio.to_thread.run_sync(runtime.keys_changed)
+            log.info("rotated the signing key to %s (signing_key_rotation_days)", rotated.kid)
 
     # ---- endpoints ----
 
