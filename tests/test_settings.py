@@ -277,6 +277,12 @@ def test_an_unknown_key_in_the_file_is_refused(tmp_path: Path) -> None:
     assert "unknown setting" in str(error)
 
 
+def test_the_rotation_interval_is_said_in_days() -> None:
+    assert "must be zero (never) or a positive number of days, got -1" in str(
+        from_env(KEYTURN_SIGNING_KEY_ROTATION_DAYS="-1")
+    )
+
+
 def test_a_renamed_key_names_its_new_name(tmp_path: Path) -> None:
     error, path = from_file(tmp_path, "login_failures_per_account = 5\n")
     assert_names(error, "login_failures_per_account", path)

@@ -55,6 +55,13 @@ def _seconds(key: str, value: Any, source: str) -> int:
     return number
 
 
+def _days(key: str, value: Any, source: str) -> int:
+    number = _integer(key, value, source)
+    if number < 0:
+        raise SettingsError(key, f"must be zero (never) or a positive number of days, got {number}", source)
+    return number
+
+
 def _count(key: str, value: Any, source: str) -> int:
     number = _integer(key, value, source)
     if number < 0:
@@ -219,7 +226,7 @@ VALIDATORS: dict[str, Any] = {
     "audit_retention_days": _positive_days,
     "audit_token_issuance": _choice(("all", "user", "none")),
     "purge_interval": _seconds,
-    "signing_key_rotation_days": _seconds,
+    "signing_key_rotation_days": _days,
     "max_body_size": _body_size,
     "rate_limit_token": _seconds,
     "rate_limit_introspect": _seconds,
