@@ -75,11 +75,6 @@ class SqlStore:
         with self._begin() as connection:
             return [mapper(row) for row in connection.execute(statement)]
 
-    def _change(self, statement: Any) -> int:
-        """Runs one INSERT, UPDATE or DELETE; returns how many rows it changed."""
-        with self._begin() as connection:
-            return int(connection.execute(statement).rowcount)
-
     def ping(self) -> None:
         with self._begin() as connection:
             connection.execute(text("SELECT 1"))
