@@ -19,12 +19,13 @@ import requests
 
 from keyturn.core.codes import issue_code
 from keyturn.core.models import Account, Client, ClientKind
-from keyturn.core.registration import NewClient, register_client
+from keyturn.core.registration import NewClient
 from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import load_settings
 
 from .cli_helpers import free_port, start_server, stop_server, wait_until_ready
+from .helpers import add_account, add_client
 
 pytestmark = pytest.mark.slow
 
@@ -40,20 +41,10 @@ class Server:
     database: Path
 
     def account(self, email: str, **fields: Any) -> Account:
-        return self.runtime.store.create_account(
-            email=email, password_hash=None, now=self.runtime.clock.now(), **fields
-        )
+        return add_account(self.runtime, email, **fields)
 
     def register(self, owner: Account, **options: Any) -> NewClient:
-        return register_client(
-            self.runtime.store,
-            self.runtime.hasher,
-            self.runtime.clock,
-            owner_id=owner.id,
-            catalogue=self.runtime.settings.scopes,
-            production=False,
-            **options,
-        )
+        return add_client(self.runtime, owner, **options)
 
     def token_rows(self, client_id: str) -> int:
         with sqlite3.connect(self.database) as connection:

@@ -18,7 +18,6 @@ from keyturn.core.credentials import Hasher
 from keyturn.core.models import Account, Client
 from keyturn.core.params import Params
 from keyturn.core.ports import Store
-from keyturn.core.registration import register_client
 from keyturn.core.revocation import revoke as revoke_flow
 from keyturn.core.service import Flow, run
 from keyturn.core.token_endpoint import token as token_flow
@@ -30,6 +29,7 @@ from keyturn.tokens.jwt import JwtAccessTokens
 from keyturn.tokens.keys import KeyRing, KeySealer
 
 from ..conftest import TEST_SECRET
+from ..helpers import add_account, add_client
 
 T = TypeVar("T")
 _THREADS = Workers(2, "keyturn-test-db")
@@ -55,7 +55,7 @@ def ctx(store: Store, clock: FrozenClock) -> Context:
 
 @pytest.fixture
 def owner(ctx: Context) -> Account:
-    return ctx.store.create_account(email="ann@example.com", password_hash=None, now=ctx.clock.now(), company="Acme")
+    return add_account(ctx, "ann@example.com", company="Acme")
 
 
 @dataclass
@@ -78,16 +78,7 @@ class Registered:
 
 def register(ctx: Context, owner: Account, **options: Any) -> Registered:
     options.setdefault("redirect_uris", ["https://app.example.com/cb"])
-    created = register_client(
-        ctx.store,
-        ctx.hasher,
-        ctx.clock,
-        name=options.pop("name", "App"),
-        owner_id=owner.id,
-        catalogue=ctx.settings.scopes,
-        production=False,
-        **options,
-    )
+    created = add_client(ctx, owner, name=options.pop("name", "App"), **options)
     return Registered(created.client, created.client_secret)
 
 

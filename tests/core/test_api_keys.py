@@ -15,6 +15,7 @@ from keyturn.core.ownership import NotFound
 from keyturn.core.ports import Conflict
 from keyturn.core.registration import NewApiKey, RegistrationError
 
+from ..helpers import add_account
 from .conftest import drive
 
 DAY = 86_400
@@ -74,7 +75,7 @@ def test_revoking_a_key(ctx: Context, owner: Account, clock: FrozenClock) -> Non
 
 def test_another_users_key_is_not_found_and_not_touched(ctx: Context, owner: Account) -> None:
     key = create(ctx, owner).api_key
-    bob = ctx.store.create_account(email="bob@example.com", password_hash=None, now=ctx.clock.now())
+    bob = add_account(ctx, "bob@example.com")
     for flow in (revoke_api_key(ctx, bob.id, key.id), regenerate_api_key(ctx, bob.id, key.id)):
         with pytest.raises(NotFound):
             drive(ctx, flow)

@@ -17,6 +17,7 @@ from keyturn.core.ownership import NotFound
 from keyturn.core.registration import NewClient, RegistrationError
 from keyturn.core.service import commit_now
 
+from ..helpers import add_account
 from .conftest import Registered, drive, register
 from .test_grants import code_for, exchange
 
@@ -34,7 +35,7 @@ def events(ctx: Context) -> list[tuple[str, int | None, str | None]]:
 
 
 def other_user(ctx: Context) -> Account:
-    return ctx.store.create_account(email="bob@example.com", password_hash=None, now=ctx.clock.now())
+    return add_account(ctx, "bob@example.com")
 
 
 @pytest.mark.parametrize(("kind", "event"), [(ClientKind.APPLICATION, "client"), (ClientKind.ACCESS_KEY, "access_key")])

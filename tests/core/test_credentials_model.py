@@ -15,9 +15,9 @@ from keyturn.core.errors import InvalidClient, UnauthorizedClient, UnsupportedTo
 from keyturn.core.introspection import introspect
 from keyturn.core.models import Account, Token
 from keyturn.core.principals import resolve
-from keyturn.core.registration import issue_api_key
 from keyturn.core.service import commit_now, run
 
+from ..helpers import add_api_key
 from .conftest import Registered, register, revoke, token
 from .test_grants import code_for, exchange
 
@@ -54,9 +54,7 @@ def test_introspecting_a_refresh_token_and_an_api_key(ctx: Context, owner: Accou
     pair = exchange(ctx, app, code_for(ctx, app, owner))
     body = introspect(ctx, app.basic(), {"token": str(pair["refresh_token"]), "token_type_hint": "refresh_token"})
     assert (body["active"], body["token_use"], "token_type" in body) == (True, "refresh_token", False)
-    key = issue_api_key(
-        ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="CI", catalogue=ctx.settings.scopes, scopes=None
-    )
+    key = add_api_key(ctx, owner, name="CI")
     # API keys belong to no client: only a resource server may introspect them.
     assert introspect(ctx, app.basic(), {"token": key.key}) == {"active": False}
     api = register(ctx, owner, grant_types=["client_credentials"], redirect_uris=[], resource_server=True)
@@ -76,7 +74,7 @@ def test_introspecting_a_refresh_token_and_an_api_key(ctx: Context, owner: Accou
 def test_anything_not_active_is_just_inactive(ctx: Context, owner: Account, case: str) -> None:
     app = register(ctx, owner, grant_types=["authorization_code", "refresh_token", "client_credentials"])
     pair = exchange(ctx, app, code_for(ctx, app, owner))
-    key = issue_api_key(ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="k", catalogue={}, scopes=None)
+    key = add_api_key(ctx, owner, name="k")
     value = {
         "unknown": "kt_at_" + "A" * 49,
         "garbage": "not a token at all",
@@ -197,7 +195,7 @@ def test_a_public_client_revokes_its_own_tokens(ctx: Context, owner: Account) ->
 
 def test_api_keys_are_not_revoked_here(ctx: Context, owner: Account) -> None:
     app, _ = cc(ctx, owner)
-    key = issue_api_key(ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="k", catalogue={}, scopes=None)
+    key = add_api_key(ctx, owner, name="k")
     with pytest.raises(UnsupportedTokenType):
         revoke(ctx, app.basic(), {"token": key.key})
     assert resolve(ctx, key.key) is not None
@@ -207,7 +205,7 @@ def test_api_keys_are_not_revoked_here(ctx: Context, owner: Account) -> None:
 
 
 def test_api_key_use_is_recorded_at_most_once_a_minute(ctx: Context, owner: Account) -> None:
-    key = issue_api_key(ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="k", catalogue={}, scopes=("sms",))
+    key = add_api_key(ctx, owner, name="k", scopes=("sms",))
     principal = resolve(ctx, key.key)
     assert principal is not None
     assert (principal.kind, principal.account_id, principal.scopes, principal.client_id) == (
@@ -226,16 +224,14 @@ def test_api_key_use_is_recorded_at_most_once_a_minute(ctx: Context, owner: Acco
 
 
 def test_an_expired_api_key(ctx: Context, owner: Account) -> None:
-    key = issue_api_key(
-        ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="k", catalogue={}, expires_at=ctx.clock.now() + 10
-    )
+    key = add_api_key(ctx, owner, name="k", expires_at=ctx.clock.now() + 10)
     assert resolve(ctx, key.key) is not None
     ctx.clock.advance(10)
     assert resolve(ctx, key.key) is None
 
 
 def test_a_mistyped_api_key_is_refused_without_a_lookup(ctx: Context, owner: Account) -> None:
-    key = issue_api_key(ctx.store, ctx.hasher, ctx.clock, owner_id=owner.id, name="k", catalogue={}, scopes=None)
+    key = add_api_key(ctx, owner, name="k")
     typo = key.key[:-8] + ("A" if key.key[-8] != "A" else "B") + key.key[-7:]
 
     class NoLookups:

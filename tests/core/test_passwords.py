@@ -7,10 +7,11 @@ from importlib.resources import files
 
 import pytest
 
-from keyturn.core.accounts import AccountError, AccountExists, check_new_account, create_account
-from keyturn.core.clock import FrozenClock
+from keyturn.core.accounts import AccountError, AccountExists, check_new_account, new_password_hash, sign_up
+from keyturn.core.context import Context
 from keyturn.core.passwords import MIN_LENGTH, common_passwords, password_problem, verify_password
-from keyturn.store.memory import MemoryStore
+
+from .conftest import drive
 
 
 def test_the_default_minimum_is_12_characters() -> None:
@@ -86,12 +87,12 @@ def test_check_new_account_normalises_the_email_and_applies_the_rule() -> None:
         check_new_account("ann", "correct horse battery staple")
 
 
-def test_create_account_applies_the_rule_and_says_when_the_email_is_taken() -> None:
-    store, clock = MemoryStore(), FrozenClock()
+def test_signing_up_applies_the_rule_and_says_when_the_email_is_taken(ctx: Context) -> None:
     with pytest.raises(AccountError, match="most common"):
-        create_account(store, clock, email="ann@example.com", password="qwerty123456")
-    account = create_account(store, clock, email="ann@example.com", password="correct horse battery staple")
+        check_new_account("ann@example.com", "qwerty123456")
+    email = check_new_account("ann@example.com", "correct horse battery staple")
+    account = drive(ctx, sign_up(ctx, email=email, password_hash=new_password_hash("correct horse battery staple")))
     assert account.password_hash is not None
     assert verify_password(account.password_hash, "correct horse battery staple")
     with pytest.raises(AccountExists, match="exists already"):
-        create_account(store, clock, email="ANN@example.com", password="another good passphrase")
+        drive(ctx, sign_up(ctx, email="ANN@example.com", password_hash=new_password_hash("another good passphrase")))

@@ -8,13 +8,13 @@ import hashlib
 
 import pytest
 
-from keyturn.core.accounts import AccountExists, create_account, ensure_account, new_password_hash, sign_up
+from keyturn.core.accounts import AccountExists, ensure_account, new_password_hash, sign_up
 from keyturn.core.clock import FrozenClock
 from keyturn.core.context import Context
 from keyturn.core.models import Account, Session
 from keyturn.core.passwords import verify_password
 from keyturn.core.ports import Conflict
-from keyturn.core.service import Done, advance, failed
+from keyturn.core.service import Done, advance, failed, run
 from keyturn.core.sign_in import sign_in, sign_in_failed, sign_out
 
 from .conftest import drive
@@ -28,13 +28,16 @@ def digest(label: str) -> bytes:
 
 def test_signing_up_creates_the_account(ctx: Context, clock: FrozenClock) -> None:
     password_hash = new_password_hash(PASSWORD)
-    flow = sign_up(ctx, email=" Bob@Example.com ", password_hash=password_hash, name=" Bob ", company="Acme")
+    flow = sign_up(
+        ctx, email=" Bob@Example.com ", password_hash=password_hash, name=" Bob ", company="Acme", alias=" b "
+    )
     account = drive(ctx, flow)
     assert ctx.store.find_account_by_email("bob@example.com") == account
-    assert (account.email, account.name, account.company, account.created_at) == (
+    assert (account.email, account.name, account.company, account.alias, account.created_at) == (
         "Bob@Example.com",
         "Bob",
         "Acme",
+        "b",
         clock.now(),
     )
     assert verify_password(password_hash, PASSWORD)
@@ -61,18 +64,10 @@ def test_the_operators_account_created_meanwhile_is_read_not_duplicated(ctx: Con
     unit = advance(flow)
     assert not isinstance(unit, Done)
     # Another command commits the account between this one's look-up and its commit.
-    meanwhile = ctx.store.create_account(email="operator@keyturn.local", password_hash=None, now=ctx.clock.now())
+    meanwhile = run(ensure_account(ctx, email="operator@keyturn.local", name="Keyturn operator"))
     with pytest.raises(Conflict):
         unit.commit()
     assert failed(flow, Conflict("email taken")) == Done(meanwhile)
-
-
-def test_create_account_commits_its_own_unit(ctx: Context, owner: Account) -> None:
-    created = create_account(ctx.store, ctx.clock, email="carol@example.com", password=PASSWORD, alias=" c ")
-    assert ctx.store.get_account(created.id) == created
-    assert created.alias == "c"
-    with pytest.raises(AccountExists):
-        create_account(ctx.store, ctx.clock, email="ANN@example.com", password=PASSWORD)
 
 
 def test_signing_in_replaces_the_browsers_session_and_records_it(

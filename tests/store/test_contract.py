@@ -37,7 +37,13 @@ def digest(label: str) -> bytes:
 
 
 def make_account(store: Store, email: str = "ann@example.com") -> Account:
-    return store.create_account(email=email, password_hash="$argon2id$x", now=NOW, name="Ann", company="Acme")
+    assigned = write(
+        store,
+        lambda unit: unit.create_account(email=email, password_hash="$argon2id$x", now=NOW, name="Ann", company="Acme"),
+    )
+    account = store.get_account(assigned.value)
+    assert account is not None
+    return account
 
 
 def make_client(store: Store, owner: Account, client_id: str = "client-1", **changes: object) -> Client:
@@ -158,19 +164,28 @@ def revoke_grant(store: Store, grant_id: str, now: int) -> int:
 
 
 def test_account_round_trip(store: Store) -> None:
-    created = store.create_account(
-        email="Ann@Example.com",
-        password_hash="$argon2id$hash",
-        now=NOW,
-        name="Ann",
-        company="Acme Inc",
-        alias="acme_inc",
-        attributes={"balance": "627.3615"},
+    assigned = write(
+        store,
+        lambda unit: unit.create_account(
+            email="Ann@Example.com",
+            password_hash="$argon2id$hash",
+            now=NOW,
+            name="Ann",
+            company="Acme Inc",
+            alias="acme_inc",
+            attributes={"balance": "627.3615"},
+        ),
     )
-    assert created.id >= 1
-    loaded = store.get_account(created.id)
-    assert loaded == created
+    assert assigned.value >= 1
+    loaded = store.get_account(assigned.value)
     assert loaded is not None
+    assert (loaded.id, loaded.password_hash, loaded.name, loaded.company, loaded.alias) == (
+        assigned.value,
+        "$argon2id$hash",
+        "Ann",
+        "Acme Inc",
+        "acme_inc",
+    )
     assert loaded.attributes == {"balance": "627.3615"}
     assert loaded.email == "Ann@Example.com"
     assert (loaded.created_at, loaded.updated_at, loaded.disabled) == (NOW, NOW, False)

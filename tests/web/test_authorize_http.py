@@ -18,16 +18,16 @@ import pytest
 from sqlalchemy import func, select
 from starlette.testclient import TestClient
 
-from keyturn.core.accounts import create_account
 from keyturn.core.clock import FrozenClock
 from keyturn.core.models import Account, Client
 from keyturn.core.pkce import s256
-from keyturn.core.registration import register_client
 from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import authorization_codes, sessions, tokens
 from keyturn.web.app import create_app
+
+from ..helpers import add_account, add_client
 
 ISSUER = "http://127.0.0.1:8000"
 CATALOGUE = {"sms": "Send SMS messages", "balance": "Query balance", "analytics": "Query statistics"}
@@ -78,31 +78,22 @@ class Registered:
 
 @pytest.fixture
 def user(runtime: Runtime) -> Account:
-    return create_account(runtime.store, runtime.clock, email=EMAIL, password=PASSWORD)
+    return add_account(runtime, EMAIL, PASSWORD)
 
 
 @pytest.fixture
 def other_user(runtime: Runtime) -> Account:
-    return create_account(runtime.store, runtime.clock, email=OTHER_EMAIL, password=OTHER_PASSWORD)
+    return add_account(runtime, OTHER_EMAIL, OTHER_PASSWORD)
 
 
 @pytest.fixture
 def developer(runtime: Runtime) -> Account:
-    return runtime.store.create_account(email="dev@example.com", password_hash=None, now=runtime.clock.now())
+    return add_account(runtime, "dev@example.com")
 
 
 def register(runtime: Runtime, owner: Account, **options: Any) -> Registered:
     options.setdefault("redirect_uris", [CALLBACK])
-    created = register_client(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        name=options.pop("name", "Acme SMS"),
-        owner_id=owner.id,
-        catalogue=runtime.settings.scopes,
-        production=False,
-        **options,
-    )
+    created = add_client(runtime, owner, name=options.pop("name", "Acme SMS"), **options)
     return Registered(created.client, created.client_secret)
 
 
@@ -707,7 +698,7 @@ def test_implicit_with_a_code_challenge_is_invalid_request(browser: TestClient, 
 def test_require_pkce_applies_to_confidential_clients(settings: Settings, clock: FrozenClock) -> None:
     runtime = open_runtime(settings.with_overrides(require_pkce=True), clock=clock)
     try:
-        developer = runtime.store.create_account(email="dev@example.com", password_hash=None, now=clock.now())
+        developer = add_account(runtime, "dev@example.com")
         confidential = register(runtime, developer)
         browser = TestClient(create_app(runtime), base_url=ISSUER, follow_redirects=False)
         assert_error_redirect(authorize(browser, **code_request(confidential)), "invalid_request")
@@ -852,8 +843,8 @@ def test_session_cookie_is_secure_under_an_https_issuer(settings: Settings, cloc
     # Configured with a trailing slash: iss must still equal the metadata's issuer (RFC 9207 §2).
     runtime = open_runtime(settings.with_overrides(issuer=issuer + "/"), clock=clock)
     try:
-        create_account(runtime.store, clock, email=EMAIL, password=PASSWORD)
-        developer = runtime.store.create_account(email="dev@example.com", password_hash=None, now=clock.now())
+        add_account(runtime, EMAIL, PASSWORD)
+        developer = add_account(runtime, "dev@example.com")
         registered = register(runtime, developer)
         browser = TestClient(create_app(runtime), base_url=issuer, follow_redirects=False)
         assert browser.get("/.well-known/oauth-authorization-server").json()["issuer"] == issuer

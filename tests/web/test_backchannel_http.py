@@ -26,12 +26,13 @@ from keyturn.core.codes import issue_code
 from keyturn.core.credentials import Kind, kind_of, new_secret
 from keyturn.core.models import Account, Client
 from keyturn.core.pkce import s256
-from keyturn.core.registration import issue_api_key, register_client
 from keyturn.core.service import commit_now
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import accounts
 from keyturn.web.app import create_app
+
+from ..helpers import add_account, add_api_key, add_client
 
 ISSUER = "http://127.0.0.1:8000"
 CATALOGUE = {"sms": "Send SMS messages", "balance": "Query balance", "analytics": "Query statistics"}
@@ -80,28 +81,14 @@ class Registered:
 
 def register(runtime: Runtime, owner: Account, **options: Any) -> Registered:
     options.setdefault("redirect_uris", ["https://app.example.com/cb"])
-    created = register_client(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        name=options.pop("name", "App"),
-        owner_id=owner.id,
-        catalogue=runtime.settings.scopes,
-        production=False,
-        **options,
-    )
+    created = add_client(runtime, owner, name=options.pop("name", "App"), **options)
     return Registered(created.client, created.client_secret)
 
 
 @pytest.fixture
 def owner(runtime: Runtime) -> Account:
-    return runtime.store.create_account(
-        email="john.doe@acme.inc",
-        password_hash=None,
-        now=runtime.clock.now(),
-        company="Acme Inc",
-        alias="acme_inc",
-        attributes={"balance": "627.3615"},
+    return add_account(
+        runtime, "john.doe@acme.inc", company="Acme Inc", alias="acme_inc", attributes={"balance": "627.3615"}
     )
 
 
@@ -133,9 +120,7 @@ def service(runtime: Runtime, owner: Account) -> Registered:
 
 @pytest.fixture
 def api_key(runtime: Runtime, owner: Account) -> str:
-    return issue_api_key(
-        runtime.store, runtime.hasher, runtime.clock, owner_id=owner.id, name="Default", catalogue=CATALOGUE
-    ).key
+    return add_api_key(runtime, owner, name="Default").key
 
 
 # ---- helpers ----
@@ -758,19 +743,8 @@ def test_introspecting_a_refresh_token(client: TestClient, runtime: Runtime, app
 
 def test_introspecting_an_api_key(client: TestClient, runtime: Runtime, service: Registered, owner: Account) -> None:
     now = runtime.clock.now()
-    unrestricted = issue_api_key(
-        runtime.store, runtime.hasher, runtime.clock, owner_id=owner.id, name="All", catalogue=CATALOGUE
-    ).key
-    expiring = issue_api_key(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        owner_id=owner.id,
-        name="Balance only",
-        catalogue=CATALOGUE,
-        scopes=["balance"],
-        expires_at=now + 86400,
-    ).key
+    unrestricted = add_api_key(runtime, owner, name="All").key
+    expiring = add_api_key(runtime, owner, name="Balance only", scopes=["balance"], expires_at=now + 86400).key
     common = {
         "active": True,
         "sub": str(owner.id),
@@ -1082,15 +1056,7 @@ def test_me_with_an_api_key_in_the_query(client: TestClient, owner: Account, api
 
 
 def test_a_scoped_api_key_reports_its_scopes(client: TestClient, runtime: Runtime, owner: Account) -> None:
-    key = issue_api_key(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        owner_id=owner.id,
-        name="SMS",
-        catalogue=CATALOGUE,
-        scopes=["sms"],
-    ).key
+    key = add_api_key(runtime, owner, name="SMS", scopes=["sms"]).key
     assert client.get("/me", params={"api_key": key}).json()["scope"] == "sms"
 
 

@@ -22,6 +22,7 @@ from keyturn.store.schema import audit_events, tokens
 from keyturn.store.sql import SqlStore
 from keyturn.web.app import create_app
 
+from ..helpers import add_account
 from .test_backchannel_http import VERIFIER, Registered, code_for, register
 
 pytestmark = pytest.mark.anyio
@@ -41,7 +42,7 @@ def settings(request: pytest.FixtureRequest, settings: Settings) -> Settings:
 
 @pytest.fixture
 def owner(runtime: Runtime) -> Account:
-    return runtime.store.create_account(email="ada@example.com", password_hash=None, now=runtime.clock.now())
+    return add_account(runtime, "ada@example.com")
 
 
 @pytest.fixture

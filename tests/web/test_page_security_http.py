@@ -11,7 +11,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from keyturn.core.accounts import create_account
 from keyturn.core.clock import FrozenClock
 from keyturn.core.models import Account
 from keyturn.runtime import Runtime, open_runtime
@@ -19,6 +18,7 @@ from keyturn.settings import Settings
 from keyturn.web.app import create_app
 from keyturn.web.pages.csp import csp_source
 
+from ..helpers import add_account
 from .test_authorize_http import (
     CATALOGUE,
     EMAIL,
@@ -58,12 +58,12 @@ def browser(client: TestClient) -> TestClient:
 
 @pytest.fixture
 def user(runtime: Runtime) -> Account:
-    return create_account(runtime.store, runtime.clock, email=EMAIL, password=PASSWORD)
+    return add_account(runtime, EMAIL, PASSWORD)
 
 
 @pytest.fixture
 def app(runtime: Runtime) -> Registered:
-    developer = runtime.store.create_account(email="dev@example.com", password_hash=None, now=runtime.clock.now())
+    developer = add_account(runtime, "dev@example.com")
     return register(runtime, developer)
 
 
@@ -138,8 +138,8 @@ def test_a_redirect_uri_becomes_the_source_expression_of_its_origin(uri: str, so
 @pytest.fixture
 def production(settings: Settings, clock: FrozenClock) -> Iterator[tuple[Runtime, TestClient, Registered]]:
     runtime = open_runtime(settings.with_overrides(env="production", issuer=HTTPS_ISSUER), clock=clock)
-    create_account(runtime.store, clock, email=EMAIL, password=PASSWORD)
-    developer = runtime.store.create_account(email="dev@example.com", password_hash=None, now=clock.now())
+    add_account(runtime, EMAIL, PASSWORD)
+    developer = add_account(runtime, "dev@example.com")
     registered = register(runtime, developer)
     browser = TestClient(create_app(runtime), base_url=HTTPS_ISSUER, follow_redirects=False)
     yield runtime, browser, registered

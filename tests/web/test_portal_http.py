@@ -24,11 +24,12 @@ from keyturn.core.clock import FrozenClock
 from keyturn.core.credentials import Kind, kind_of
 from keyturn.core.models import Account, ApiKey, Client
 from keyturn.core.ports import Conflict
-from keyturn.core.registration import register_client
 from keyturn.runtime import Runtime, open_runtime
 from keyturn.settings import Settings
 from keyturn.store.schema import metadata
 from keyturn.web.app import create_app
+
+from ..helpers import add_account, add_client
 
 ISSUER = "http://127.0.0.1:8000"
 CATALOGUE = {"sms": "Send SMS messages", "balance": "Query balance"}
@@ -250,23 +251,14 @@ def bob(server: Any, runtime: Runtime) -> Iterator[User]:
 
 @pytest.fixture
 def api_owner(runtime: Runtime) -> Account:
-    return runtime.store.create_account(email="api@example.com", password_hash=None, now=runtime.clock.now())
+    return add_account(runtime, "api@example.com")
 
 
 @pytest.fixture
 def resource_server(runtime: Runtime, api_owner: Account) -> tuple[str, str]:
     """A protected API's client: it may introspect every token."""
-    created = register_client(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        name="Resource server",
-        owner_id=api_owner.id,
-        catalogue=CATALOGUE,
-        production=False,
-        resource_server=True,
-        grant_types=["client_credentials"],
-        redirect_uris=[],
+    created = add_client(
+        runtime, api_owner, name="Resource server", resource_server=True, grant_types=["client_credentials"]
     )
     assert created.client_secret is not None
     return created.client.client_id, created.client_secret
@@ -275,16 +267,7 @@ def resource_server(runtime: Runtime, api_owner: Account) -> tuple[str, str]:
 @pytest.fixture
 def third_party(runtime: Runtime, api_owner: Account) -> tuple[str, str]:
     """Somebody else's confidential web application, for the connected-apps page."""
-    created = register_client(
-        runtime.store,
-        runtime.hasher,
-        runtime.clock,
-        name="Third Party App",
-        owner_id=api_owner.id,
-        catalogue=CATALOGUE,
-        production=False,
-        redirect_uris=[CALLBACK],
-    )
+    created = add_client(runtime, api_owner, name="Third Party App", redirect_uris=[CALLBACK])
     assert created.client_secret is not None
     return created.client.client_id, created.client_secret
 

@@ -15,7 +15,6 @@ import httpx
 import pytest
 from starlette.testclient import TestClient
 
-from keyturn.core.accounts import create_account
 from keyturn.core.clock import FrozenClock
 from keyturn.core.login_throttle import LoginThrottle
 from keyturn.core.models import Account
@@ -23,6 +22,7 @@ from keyturn.runtime import Runtime
 from keyturn.settings import Settings
 
 from ..cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
+from ..helpers import add_account
 from .test_authorize_http import assert_error_page, final_cookie, login_page, post_login
 from .test_backchannel_http import VERIFIER, Registered, basic, code_for, register
 
@@ -44,7 +44,7 @@ def settings(settings: Settings) -> Settings:
 
 @pytest.fixture
 def user(runtime: Runtime) -> Account:
-    return create_account(runtime.store, runtime.clock, email=EMAIL, password=PASSWORD)
+    return add_account(runtime, EMAIL, PASSWORD)
 
 
 Browsers = Callable[[str], TestClient]
@@ -157,7 +157,7 @@ def test_a_device_cookie_helps_only_its_own_account_and_only_if_genuine(
     browsers: Browsers, runtime: Runtime, user: Account
 ) -> None:
     runtime.ctx.settings = runtime.settings.with_overrides(login_failures_before_account_slowdown=0)
-    create_account(runtime.store, runtime.clock, email="bob@example.com", password="another good passphrase")
+    add_account(runtime, "bob@example.com", "another good passphrase")
     owner = browsers("198.51.100.7")
     cookie, _ = final_cookie(post_login(owner, login_page(owner), EMAIL, PASSWORD), "kt_device")
     owner.cookies.clear()
@@ -196,7 +196,7 @@ def test_device_cookies_expire_and_can_be_turned_off(clock: FrozenClock, runtime
 
 @pytest.fixture
 def developer(runtime: Runtime) -> Account:
-    return runtime.store.create_account(email="dev@example.com", password_hash=None, now=runtime.clock.now())
+    return add_account(runtime, "dev@example.com")
 
 
 def test_wrong_secrets_for_a_public_client_id_do_not_refuse_the_client(

@@ -1,19 +1,16 @@
 """Creating user accounts: sign-up's flow (``sign_up``, which ``keyturn users create``
-runs too), the operator's account (``ensure_account``), and ``create_account``, which
-commits one alone (for tests' fixtures)."""
+runs too) and the operator's account (``ensure_account``)."""
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
 from typing import Any
 
-from .clock import Clock
 from .context import Context
 from .models import Account
 from .passwords import MIN_LENGTH, hash_password, password_problem
-from .ports import Conflict, Store
-from .service import Flow, commit_now, in_unit
+from .ports import Conflict
+from .service import Flow, in_unit
 from .unit_of_work import Assigned, UnitOfWork
 
 _EMAIL = re.compile(r"[^@\s]+@[^@\s]+\.[^@\s]+")
@@ -102,41 +99,3 @@ def ensure_account(ctx: Context, *, email: str, name: str) -> Flow[Account]:
             return found
         return Account(id=found.value, email=email, password_hash=None, name=name, created_at=now, updated_at=now)
     raise AccountError(f"the account {email} was created meanwhile and is gone again")
-
-
-def create_account(
-    store: Store,
-    clock: Clock,
-    *,
-    email: str,
-    password: str,
-    min_length: int = MIN_LENGTH,
-    name: str = "",
-    company: str = "",
-    alias: str = "",
-    attributes: Mapping[str, Any] | None = None,
-) -> Account:
-    """A new account, committed alone, without an audit event: a fixture for tests (the
-    command line and the pages run ``sign_up``)."""
-    email = check_new_account(email, password, min_length)
-    password_hash = new_password_hash(password)
-    now = clock.now()
-    values: dict[str, Any] = {"name": name.strip(), "company": company.strip(), "alias": alias.strip()}
-    extra = dict(attributes or {})
-
-    def work(unit: UnitOfWork) -> Assigned:
-        return unit.create_account(email=email, password_hash=password_hash, now=now, attributes=extra, **values)
-
-    try:
-        account_id = commit_now(store, work)
-    except Conflict:
-        raise AccountExists(f"an account with the email {email} exists already") from None
-    return Account(
-        id=account_id.value,
-        email=email,
-        password_hash=password_hash,
-        attributes=extra,
-        created_at=now,
-        updated_at=now,
-        **values,
-    )

@@ -6,14 +6,12 @@ Reads are methods of the store. Writes go through a unit of work (``Store.begin`
 core/unit_of_work.py), committed as a whole: a protocol request's tokens, codes, claims,
 revocations and consents, and the portal's and the CLI's accounts, clients, API keys and
 sessions, and the signing keys (start-up's first, and each rotation with its audit
-event). The store keeps one write of its own: ``create_account``, which tests use to
-make their accounts (the pages and the command line create accounts in units).
+event). The store has no write of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from .models import (
     Account,
@@ -37,20 +35,6 @@ class StoreUnavailable(Exception):
 
 
 class AccountStore(Protocol):
-    def create_account(
-        self,
-        *,
-        email: str,
-        password_hash: str | None,
-        now: int,
-        name: str = "",
-        company: str = "",
-        alias: str = "",
-        attributes: Mapping[str, Any] | None = None,
-    ) -> Account:
-        """Raises Conflict if the (case-insensitive) email is taken."""
-        ...
-
     def get_account(self, account_id: int) -> Account | None: ...
 
     def find_account_by_email(self, email: str) -> Account | None: ...

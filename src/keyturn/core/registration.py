@@ -1,8 +1,7 @@
 """Registering OAuth clients and Sinch-style access keys, and issuing API keys: what a
 new one must be (``build_client``, ``check_api_key``). The portal's and the keyturn
 command's operations (core/client_admin.py, core/api_keys.py) queue them in a unit with
-their audit events; ``register_client`` and ``issue_api_key`` commit one alone, without
-an event, for tests' fixtures.
+their audit events.
 
 Each secret is returned once, to be shown once; only its keyed digest is stored.
 """
@@ -12,15 +11,12 @@ from __future__ import annotations
 import secrets
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
-from typing import Any
 
 from .clock import Clock
 from .credentials import Hasher, Kind, display_prefix, new_secret
 from .models import ApiKey, Client, ClientKind, GrantType
-from .ports import Conflict, Store
 from .redirect_uris import redirect_uri_problem
 from .scopes import scope_problem
-from .service import commit_now
 from .unit_of_work import Assigned, UnitOfWork
 
 TOKEN_GRANTS = frozenset(g.value for g in GrantType if g is not GrantType.IMPLICIT)
@@ -133,16 +129,6 @@ def build_client(
     return NewClient(client=client, client_secret=secret)
 
 
-def register_client(store: Store, hasher: Hasher, clock: Clock, **options: Any) -> NewClient:
-    """``build_client``, committed alone without an audit event (tests' fixtures)."""
-    created = build_client(hasher, clock, **options)
-    try:
-        commit_now(store, lambda unit: unit.add_client(created.client))
-    except Conflict:  # 144 random bits: only a broken RNG gets here
-        raise RegistrationError("client id collision; try again") from None
-    return created
-
-
 def check_api_key(
     clock: Clock,
     *,
@@ -201,25 +187,3 @@ def queue_api_key(
         expires_at=expires_at,
     )
     return QueuedApiKey(record, key, key_id)
-
-
-def issue_api_key(
-    store: Store,
-    hasher: Hasher,
-    clock: Clock,
-    *,
-    owner_id: int,
-    name: str,
-    catalogue: Mapping[str, str],
-    scopes: Iterable[str] | None = None,
-    expires_at: int | None = None,
-) -> NewApiKey:
-    """A new key, committed alone without an audit event (tests' fixtures)."""
-    name, scope_list = check_api_key(clock, name=name, catalogue=catalogue, scopes=scopes, expires_at=expires_at)
-    queued = commit_now(
-        store,
-        lambda unit: queue_api_key(
-            unit, hasher, owner_id=owner_id, name=name, scopes=scope_list, now=clock.now(), expires_at=expires_at
-        ),
-    )
-    return queued.committed()

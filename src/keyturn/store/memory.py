@@ -2,8 +2,7 @@
 
 It backs core's unit tests and is held to the same contract suite as the SQL store. It
 is pure Python: importing it pulls in no ORM. Its units of work (store/memory_unit.py)
-commit one at a time, each at once; they make every write but the store's own
-``create_account`` (see core/ports.py).
+commit one at a time, each at once; they make every write.
 """
 
 from __future__ import annotations
@@ -53,33 +52,15 @@ class MemoryStore:
 
     # ---- accounts ----
 
-    def create_account(
-        self,
-        *,
-        email: str,
-        password_hash: str | None,
-        now: int,
-        name: str = "",
-        company: str = "",
-        alias: str = "",
-        attributes: Mapping[str, Any] | None = None,
-    ) -> Account:
+    def _add_account(self, account: Account) -> int:
+        """Its unit's step: ``account`` numbered next; Conflict if the (case-insensitive)
+        email is taken."""
         with self._lock:
-            if self.find_account_by_email(email) is not None:
-                raise Conflict(f"an account with email {email!r} exists")
-            account = Account(
-                id=len(self._accounts) + 1,
-                email=email,
-                password_hash=password_hash,
-                name=name,
-                company=company,
-                alias=alias,
-                attributes=dict(attributes or {}),
-                created_at=now,
-                updated_at=now,
-            )
-            self._accounts[account.id] = account
-            return account
+            if self.find_account_by_email(account.email) is not None:
+                raise Conflict(f"an account with email {account.email!r} exists")
+            account_id = len(self._accounts) + 1
+            self._accounts[account_id] = replace(account, id=account_id)
+            return account_id
 
     def get_account(self, account_id: int) -> Account | None:
         return self._accounts.get(account_id)

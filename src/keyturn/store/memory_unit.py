@@ -58,17 +58,7 @@ class _State(Protocol):
     _signing_keys: dict[str, SigningKey]
     _events: list[AuditEvent]
 
-    def create_account(
-        self,
-        *,
-        email: str,
-        password_hash: str | None,
-        now: int,
-        name: str = "",
-        company: str = "",
-        alias: str = "",
-        attributes: Mapping[str, Any] | None = None,
-    ) -> Account: ...
+    def _add_account(self, account: Account) -> int: ...
 
     def _revoke_where(self, match: Any, now: int) -> int: ...
 
@@ -151,20 +141,19 @@ class MemoryUnit:
         alias: str = "",
         attributes: Mapping[str, Any] | None = None,
     ) -> Assigned:
-        assigned = Assigned()
-        self._steps.append(
-            lambda: assigned.assign(
-                self._store.create_account(
-                    email=email,
-                    password_hash=password_hash,
-                    now=now,
-                    name=name,
-                    company=company,
-                    alias=alias,
-                    attributes=attributes,
-                ).id
-            )
+        account = Account(
+            id=0,
+            email=email,
+            password_hash=password_hash,
+            name=name,
+            company=company,
+            alias=alias,
+            attributes=dict(attributes or {}),
+            created_at=now,
+            updated_at=now,
         )
+        assigned = Assigned()
+        self._steps.append(lambda: assigned.assign(self._store._add_account(account)))
         return assigned
 
     def add_client(self, client: Client) -> None:

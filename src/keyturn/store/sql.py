@@ -3,17 +3,17 @@
 The cold calls (accounts, clients, keys, listings, housekeeping) are SQLAlchemy Core
 statements, each call one short transaction. The hot reads are raw driver statements
 (store/reads.py). Writes go through a unit of work (store/group_commit.py: the group
-commit, and store/cold_writes.py: the portal's and the CLI's), but for the store's own
-``create_account`` (see core/ports.py).
+commit, and store/cold_writes.py: the portal's and the CLI's), but for housekeeping's
+``purge``, which deletes in short transactions of its own.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any, TypeVar
 
-from sqlalchemy import Connection, Engine, Row, delete, func, insert, or_, select, text, tuple_
+from sqlalchemy import Connection, Engine, Row, delete, func, or_, select, text, tuple_
 
 from keyturn.core.models import (
     Account,
@@ -26,7 +26,6 @@ from keyturn.core.models import (
     Token,
 )
 
-from .cold_writes import account_values
 from .connections import Connections
 from .group_commit import GroupCommit, GroupUnit
 from .migrate import describe_database_error
@@ -76,11 +75,6 @@ class SqlStore:
         with self._begin() as connection:
             return [mapper(row) for row in connection.execute(statement)]
 
-    def _change(self, statement: Any) -> int:
-        """Runs one INSERT, UPDATE or DELETE; returns how many rows it changed."""
-        with self._begin() as connection:
-            return int(connection.execute(statement).rowcount)
-
     def ping(self) -> None:
         with self._begin() as connection:
             connection.execute(text("SELECT 1"))
@@ -91,24 +85,6 @@ class SqlStore:
         self.engine.dispose()
 
     # ---- accounts ----
-
-    def create_account(
-        self,
-        *,
-        email: str,
-        password_hash: str | None,
-        now: int,
-        name: str = "",
-        company: str = "",
-        alias: str = "",
-        attributes: Mapping[str, Any] | None = None,
-    ) -> Account:
-        values = account_values(email, password_hash, now, name, company, alias, attributes)
-        with self._begin() as connection:
-            result = connection.execute(insert(accounts).values(**values))
-            account_id = result.inserted_primary_key[0]  # type: ignore[index]
-        values.pop("email_key")
-        return Account(id=int(account_id), **values)
 
     def get_account(self, account_id: int) -> Account | None:
         return self._read(select(accounts).where(accounts.c.id == account_id), account_from_row)
