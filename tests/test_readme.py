@@ -22,7 +22,15 @@ from typing import Any
 import httpx
 import pytest
 
-from .cli_helpers import KEYTURN, clean_environment, free_port, keyturn_json, start_server, stop_server, wait_until_ready
+from .cli_helpers import (
+    KEYTURN,
+    clean_environment,
+    free_port,
+    keyturn_json,
+    start_server,
+    stop_server,
+    wait_until_ready,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -118,7 +126,8 @@ def test_readme_first_steps_reach_a_token_me_and_an_api_key(server: Server) -> N
     assert token_response["scope"] == "sms"
     assert me["success"] is True
     assert me["scope"] == "sms"
-    assert isinstance(me["client_id"], str) and me["client_id"]
+    assert isinstance(me["client_id"], str)
+    assert me["client_id"]
 
     by_query, by_header = json_objects(api_key)
     for answer in (by_query, by_header):

@@ -1,12 +1,15 @@
-"""Calls the sample SMS gateway with plain httpx, as an API user would.
+"""Calls the sample SMS gateway with Keyturn's SDK (keyturn.client), as an API user would.
 
 With an API key (sent as ``Authorization: Bearer``, or as ``?api_key=`` with --query):
 
     python client.py --api-key kt_key_... balance
 
-With an OAuth client's credentials (the client credentials grant, RFC 6749 §4.4):
+With an OAuth client's credentials (the client credentials grant, RFC 6749 §4.4; the SDK
+finds the token endpoint in the issuer's metadata, and gets and renews the token):
 
     python client.py --client-id ID --client-secret SECRET --scope "sms balance" send +4915735983768 "Hi"
+
+A client ID that starts with "-" must be given as --client-id=ID.
 
 Commands: balance, numbers, free, send TO TEXT. The answer is printed as JSON; an error
 answer goes to stderr and the exit status is 1.
@@ -21,32 +24,11 @@ from typing import Any
 
 import httpx
 
-
-def fetch_token(issuer: str, client_id: str, client_secret: str, scope: str | None) -> str:
-    """An access token for the client itself, from the token endpoint the issuer names."""
-    with httpx.Client(timeout=10) as http:
-        metadata = http.get(f"{issuer}/.well-known/oauth-authorization-server")
-        metadata.raise_for_status()
-        form = {"grant_type": "client_credentials"}
-        if scope:
-            form["scope"] = scope
-        # client_secret_basic, as `curl -u id:secret` does.
-        response = http.post(metadata.json()["token_endpoint"], data=form, auth=(client_id, client_secret))
-    if response.status_code != 200:
-        raise SystemExit(f"token endpoint: HTTP {response.status_code}: {response.text}")
-    token: str = response.json()["access_token"]
-    return token
+from keyturn.client import ApiKeyAuth, ClientCredentialsAuth, OAuthClientError, discover
 
 
-def call(gateway: str, credential: str | None, in_query: bool, command: str, args: list[str]) -> httpx.Response:
-    headers: dict[str, str] = {}
-    params: dict[str, str] = {}
-    if credential is not None:
-        if in_query:
-            params["api_key"] = credential
-        else:
-            headers["Authorization"] = f"Bearer {credential}"
-    with httpx.Client(base_url=gateway, headers=headers, params=params, timeout=10) as http:
+def call(gateway: str, auth: httpx.Auth | None, command: str, args: list[str]) -> httpx.Response:
+    with httpx.Client(base_url=gateway, auth=auth, timeout=10) as http:
         if command == "balance":
             return http.get("/balance")
         if command == "numbers":
@@ -74,15 +56,25 @@ def main(argv: list[str] | None = None) -> int:
     if options.command == "send" and len(options.args) != 2:
         parser.error("send needs TO and TEXT")
 
-    credential: str | None = options.api_key
-    if options.client_id is not None:
-        if options.client_secret is None:
-            parser.error("--client-id needs --client-secret")
-        credential = fetch_token(options.issuer, options.client_id, options.client_secret, options.scope)
     if options.query and options.client_id is not None:
         parser.error("--query is for API keys only: access tokens go in the Authorization header")
+    if options.client_id is not None and options.client_secret is None:
+        parser.error("--client-id needs --client-secret")
 
-    response = call(options.gateway, credential, options.query, options.command, options.args)
+    auth: httpx.Auth | None = None
+    if options.api_key is not None:
+        auth = ApiKeyAuth(options.api_key, in_="query" if options.query else "header")
+    try:
+        if options.client_id is not None:
+            # client_secret_basic, as `curl -u id:secret` does; the token is fetched with
+            # the first call and renewed by the SDK.
+            server = discover(options.issuer)
+            auth = ClientCredentialsAuth(server, options.client_id, options.client_secret, scope=options.scope)
+        response = call(options.gateway, auth, options.command, options.args)
+    except OAuthClientError as error:
+        # The issuer's metadata or the token endpoint said no (invalid_client, invalid_scope, ...).
+        print(f"authorization server: {error}", file=sys.stderr)
+        return 1
     try:
         body: Any = response.json()
     except ValueError:

@@ -383,16 +383,20 @@ def test_readme_gateway_and_client_script(platform: Platform) -> None:
         assert client("--api-key", key, "--query", "numbers").returncode == 0
         app = platform.opaque_app
         sent = client(
-            "--client-id", app.client_id, "--client-secret", app.client_secret, "--scope", "sms",
+            f"--client-id={app.client_id}", "--client-secret", app.client_secret, "--scope", "sms",
             "send", "+4915735983768", "Hello from client.py",
         )  # fmt: skip
         assert sent.returncode == 0, sent.stderr
         assert json.loads(sent.stdout)["messages"][0]["text"] == "Hello from client.py"
         forbidden = client(
-            "--client-id", app.client_id, "--client-secret", app.client_secret, "--scope", "sms", "balance"
+            f"--client-id={app.client_id}", "--client-secret", app.client_secret, "--scope", "sms", "balance"
         )
         assert forbidden.returncode == 1
         assert "HTTP 403" in forbidden.stderr
+        refused = client(f"--client-id={app.client_id}", "--client-secret", "kt_cs_not-the-secret", "balance")
+        assert refused.returncode == 1
+        assert "authorization server: invalid_client" in refused.stderr
+        assert "Traceback" not in refused.stderr
         assert client("free").returncode == 0
     finally:
         process.terminate()
