@@ -22,6 +22,8 @@ from typing import Any
 import httpx
 import pytest
 
+import keyturn.client
+
 from .cli_helpers import (
     KEYTURN,
     clean_environment,
@@ -149,6 +151,12 @@ def test_readme_first_steps_links_open(server: Server) -> None:
 
 
 # ---- docs/client.md ----
+
+
+def test_client_doc_names_every_public_name_of_the_sdk() -> None:
+    text = CLIENT_DOC.read_text()
+    missing = [name for name in keyturn.client.__all__ if f"`{name}" not in text and f"{name}(" not in text]
+    assert missing == []
 
 
 def test_client_doc_examples_run_against_a_server(server: Server) -> None:
