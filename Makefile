@@ -2,28 +2,37 @@
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
-STAMP  := $(VENV)/.installed
+# `make serve` installs the server alone (`.[server]`); `make test` the server and the test
+# tools (`.[dev]`). One venv, one stamp per extra.
+SERVER := $(VENV)/.installed-server
+DEV    := $(VENV)/.installed-dev
 
 .PHONY: serve test lint typecheck unit chromium bench-tools clean
 
-$(STAMP): pyproject.toml
+$(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
-	touch $(STAMP)
 
-serve: $(STAMP)  ## run the server on 127.0.0.1:8000 (SQLite in ./keyturn.db)
+$(SERVER): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[server]'
+	touch $(SERVER)
+
+$(DEV): pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(DEV)
+
+serve: $(SERVER)  ## run the server on 127.0.0.1:8000 (SQLite in ./keyturn.db)
 	$(BIN)/keyturn serve
 
 test: lint typecheck unit  ## the whole test suite
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(BIN)/ruff check src tests bench examples
 
-typecheck: $(STAMP)
+typecheck: $(DEV)
 	$(BIN)/mypy
 
-unit: $(STAMP) chromium bench-tools
+unit: $(DEV) chromium bench-tools
 	$(BIN)/pytest
 
 chromium:  ## Debian's chromium, for the browser tests
