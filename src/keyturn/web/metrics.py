@@ -95,7 +95,8 @@ class Metrics:
         self._readers: dict[str, GaugeReader] = {}
         # The children of labelled metrics, by label values: labels() costs a lock and a
         # dict look-up per call, and the request counter runs on every request.
-        self._children: dict[tuple[str, tuple[str, ...]], Counter] = {}
+        self._children: dict[tuple[str, Labels], Counter] = {}
+        self._requests: dict[tuple[str, str, int], Counter] = {}
         self._durations: dict[str, Histogram] = {}
         if self._multiprocess:
             self._registry = CollectorRegistry(auto_describe=True)
@@ -115,18 +116,21 @@ class Metrics:
         self._readers[name] = read
 
     def inc(self, name: str, labels: Labels = (), value: float = 1.0) -> None:
-        self._child(name, tuple(v for _, v in labels)).inc(value)
-
-    def _child(self, name: str, values: tuple[str, ...]) -> Counter:
-        key = (name, values)
+        key = (name, labels)
         child = self._children.get(key)
         if child is None:
             counter = self._counters[name]
-            child = self._children[key] = counter.labels(*values) if values else counter
-        return child
+            child = self._children[key] = counter.labels(*(v for _, v in labels)) if labels else counter
+        child.inc(value)
 
     def observe_request(self, endpoint: str, method: str, status: int, seconds: float) -> None:
-        self._child("keyturn_http_requests_total", (endpoint, method, str(status))).inc()
+        key = (endpoint, method, status)
+        count = self._requests.get(key)
+        if count is None:
+            count = self._requests[key] = self._counters["keyturn_http_requests_total"].labels(
+                endpoint, method, str(status)
+            )
+        count.inc()
         duration = self._durations.get(endpoint)
         if duration is None:
             duration = self._durations[endpoint] = self._duration.labels(endpoint)
