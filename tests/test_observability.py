@@ -4,7 +4,11 @@ Prometheus counters, and not one secret in the logs after a full run."""
 from __future__ import annotations
 
 import json
+import os
 import re
+import signal
+import stat
+import time
 from pathlib import Path
 
 import httpx
@@ -109,13 +113,13 @@ def test_logs_carry_no_secret_and_metrics_count_the_run(tmp_path: Path) -> None:
     assert metrics.status_code == 200
     assert metrics.headers["content-type"].startswith("text/plain; version=0.0.4")
     text = metrics.text
-    assert 'keyturn_tokens_issued_total{grant="client_credentials"} 1' in text
-    assert 'keyturn_tokens_issued_total{grant="authorization_code"} 1' in text
-    assert 'keyturn_tokens_issued_total{grant="refresh_token"} 1' in text
-    assert 'keyturn_client_auth_failures_total{endpoint="/oauth/token"} 1' in text
-    assert "keyturn_login_failures_total 1" in text
-    assert 'keyturn_http_requests_total{endpoint="/me",method="GET",status="200"} 2' in text
-    assert 'keyturn_http_request_duration_seconds_count{endpoint="/oauth/token"} 4' in text
+    assert 'keyturn_tokens_issued_total{grant="client_credentials"} 1.0' in text
+    assert 'keyturn_tokens_issued_total{grant="authorization_code"} 1.0' in text
+    assert 'keyturn_tokens_issued_total{grant="refresh_token"} 1.0' in text
+    assert 'keyturn_client_auth_failures_total{endpoint="/oauth/token"} 1.0' in text
+    assert "keyturn_login_failures_total 1.0" in text
+    assert 'keyturn_http_requests_total{endpoint="/me",method="GET",status="200"} 2.0' in text
+    assert 'keyturn_http_request_duration_seconds_count{endpoint="/oauth/token"} 4.0' in text
 
     # Every secret used in the run is absent from everything the server printed.
     for secret in used:
@@ -137,3 +141,62 @@ def test_metrics_are_not_served_to_other_addresses(tmp_path: Path) -> None:
         assert httpx.get(f"http://127.0.0.1:{port}/metrics").status_code == 404
     finally:
         stop_server(server)
+
+
+def _series(text: str, name: str) -> float:
+    """The value of one series of a scrape (its full name with labels)."""
+    for line in text.splitlines():
+        if line.startswith(name + " "):
+            return float(line.rsplit(" ", 1)[1])
+    raise AssertionError(f"{name} is not in the scrape")
+
+
+JWKS_REQUESTS = 'keyturn_http_requests_total{endpoint="/oauth/jwks",method="GET",status="200"}'
+
+
+def _worker_pids(metrics_dir: Path) -> set[int]:
+    # prometheus_client writes one file per kind and process: gauge_livesum_<pid>.db.
+    return {int(path.stem.rsplit("_", 1)[1]) for path in metrics_dir.glob("gauge_livesum_*.db")}
+
+
+def test_metrics_of_two_workers_add_up(tmp_path: Path) -> None:
+    """Each scrape, whichever worker answers it, counts the requests of both workers, and
+    carries the process and Python series; the workers' metrics live in a private
+    directory of the run that is gone after it."""
+    temp = tmp_path / "tmp"
+    temp.mkdir()
+    port = free_port()
+    server = start_server(
+        "--workers", "2", cwd=tmp_path, port=port, env={"KEYTURN_SECRET": SECRET, "TMPDIR": str(temp)}
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        wait_until_ready(server, port)
+        (metrics_dir,) = temp.glob("keyturn-metrics-*")
+        assert stat.S_IMODE(metrics_dir.stat().st_mode) == 0o700
+        for _ in range(20):  # a new connection each: the two workers share them out
+            assert httpx.get(f"{base}/oauth/jwks").status_code == 200
+        scrapes = [httpx.get(f"{base}/metrics").text for _ in range(8)]
+        assert len(_worker_pids(metrics_dir)) == 2
+
+        # A worker that dies is replaced; what it counted still counts.
+        killed = min(_worker_pids(metrics_dir))
+        os.kill(killed, signal.SIGKILL)
+        deadline = time.monotonic() + 20
+        while killed in _worker_pids(metrics_dir) or len(_worker_pids(metrics_dir)) < 2:
+            assert time.monotonic() < deadline, "the dead worker was not replaced and marked dead"
+            time.sleep(0.1)
+        wait_until_ready(server, port)
+        after = [httpx.get(f"{base}/metrics").text for _ in range(4)]
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert [_series(text, JWKS_REQUESTS) for text in scrapes] == [20.0] * 8
+    assert [_series(text, JWKS_REQUESTS) for text in after] == [20.0] * 4
+    for text in scrapes:
+        assert _series(text, "process_resident_memory_bytes") > 0
+        assert _series(text, "process_cpu_seconds_total") > 0
+        assert 'python_info{implementation="CPython"' in text
+        assert "python_gc_collections_total{" in text
+        assert text.count("# TYPE keyturn_http_requests_total counter") == 1
+    assert list(temp.iterdir()) == []

@@ -18,6 +18,7 @@ SERVER_MODULES = (
     "click",
     "httptools",
     "jinja2",
+    "prometheus_client",
     "psycopg",
     "redis",
     "sqlalchemy",

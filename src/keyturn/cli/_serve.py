@@ -92,13 +92,14 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
 
     # Workers are separate processes: each opens its own runtime from the same settings.
     runtime.close()
-    from uvicorn.supervisors import Multiprocess
 
     config_path = click.get_current_context().meta.get("keyturn.config")
     if config_path is not None:
         os.environ["KEYTURN_CONFIG"] = os.path.abspath(config_path)
     config = uvicorn.Config("keyturn.web.asgi:app_from_environment", factory=True, workers=workers, **options)
-    Multiprocess(config, sockets=[sock]).run()
+    from ._workers import run_workers
+
+    run_workers(config, sock)
 
 
 def _redacted(url: str) -> str:

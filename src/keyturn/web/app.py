@@ -31,12 +31,15 @@ from keyturn.runtime import Runtime
 from .api import ProtocolEndpoints
 from .errors import NOT_FOUND, send_error, send_unavailable, send_unexpected
 from .http import NO_STORE, Message, Receive, Request, Scope, Send, json_bytes, send_bytes, send_json
-from .observability import Metrics, log_request, now, request_id
+from .metrics import Metrics, multiprocess
+from .observability import log_request, now, request_id
 from .pages import create_pages_app
 
 log = logging.getLogger("keyturn.web")
 #: Seconds between re-reads of the signing keys by a running server.
 KEY_REFRESH_INTERVAL = 5.0
+#: Seconds between writes of a worker's gauges (several workers only).
+GAUGE_REFRESH_INTERVAL = 5.0
 
 Handler = Callable[[Request, Receive, Send], Awaitable[None]]
 _JSON = b"application/json"
@@ -144,6 +147,8 @@ class KeyturnApp:
                     if self.runtime.settings.purge_interval > 0:
                         background.start_soon(self._housekeeping)
                     background.start_soon(self._refresh_keys)
+                    if multiprocess():
+                        background.start_soon(self._refresh_gauges)
                     if self._freeze_heap:
                         _freeze_heap()
                     await send({"type": "lifespan.startup.complete"})
@@ -181,6 +186,13 @@ class KeyturnApp:
                 await anyio.to_thread.run_sync(self.runtime.keyring.reload)
             except StoreUnavailable as exc:
                 log.warning("signing keys not refreshed: %s", exc)
+
+    async def _refresh_gauges(self) -> None:
+        """Writes this worker's gauges now and then, so that the worker that answers a
+        scrape reads the others' too (keyturn.web.metrics)."""
+        while True:
+            self.metrics.refresh_gauges()
+            await anyio.sleep(GAUGE_REFRESH_INTERVAL)
 
     async def _rotate_keys_if_due(self) -> None:
         """Re-reads the key ring (a retired key leaves the JWKS once its tokens have
@@ -234,21 +246,17 @@ class KeyturnApp:
 
 
 def _describe(metrics: Metrics, runtime: Runtime) -> None:
-    metrics.describe("keyturn_http_requests_total", "Requests answered, by endpoint, method and status.")
-    metrics.describe("keyturn_tokens_issued_total", "Tokens issued at the token endpoint, by grant.")
-    metrics.describe("keyturn_client_auth_failures_total", "Failed client authentications, by endpoint.")
-    metrics.describe("keyturn_login_failures_total", "Failed sign-ins.")
-    metrics.describe("keyturn_rate_limited_total", "Requests refused by a rate limit, by limit.")
-    metrics.describe("keyturn_cache_lookups", "Cache look-ups of this process, by cache and result.")
     limiter = runtime.ctx.limiter
     if hasattr(limiter, "available"):
-        metrics.describe("keyturn_redis_up", "1 while Redis answers; 0 while limits count per process.")
-        metrics.gauges["keyturn_redis_up"] = lambda: [((), 1.0 if limiter.available else 0.0)]
+        metrics.add_gauge("keyturn_redis_up", lambda: [((), 1.0 if limiter.available else 0.0)])
     clients = runtime.ctx.clients
-    metrics.gauges["keyturn_cache_lookups"] = lambda: [
-        ((("cache", "clients"), ("result", "hit")), float(clients.hits)),
-        ((("cache", "clients"), ("result", "miss")), float(clients.misses)),
-    ]
+    metrics.add_gauge(
+        "keyturn_cache_lookups",
+        lambda: [
+            ((("cache", "clients"), ("result", "hit")), float(clients.hits)),
+            ((("cache", "clients"), ("result", "miss")), float(clients.misses)),
+        ],
+    )
 
 
 def create_app(runtime: Runtime, *, freeze_heap: bool = False) -> KeyturnApp:

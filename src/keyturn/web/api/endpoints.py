@@ -20,7 +20,7 @@ from keyturn.runtime import Blocking
 
 from ..errors import send_error
 from ..http import NO_STORE, BodyTooLarge, Receive, Request, Send, json_bytes, read_body, send_bytes, send_json
-from ..observability import Metrics
+from ..metrics import Metrics
 
 _FORM = b"application/x-www-form-urlencoded"
 _JSON = b"application/json"

@@ -18,7 +18,7 @@ from keyturn.runtime import Blocking
 
 from ..errors import NOT_FOUND
 from ..http import SECURITY_HEADERS
-from ..observability import Metrics
+from ..metrics import Metrics
 from .authorize import Authorization
 from .base import Pages, SecurityHeaders
 from .login import Login

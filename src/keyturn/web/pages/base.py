@@ -18,7 +18,7 @@ from keyturn.core.context import Context
 from keyturn.runtime import Blocking
 
 from .. import http
-from ..observability import Metrics
+from ..metrics import Metrics
 from .csp import page_csp
 from .sessions import Sessions
 
