@@ -376,6 +376,30 @@ def test_bad_settings_exit_2_with_one_line_naming_the_key(tmp_path: Path, env: d
     assert not (tmp_path / "keyturn.db").exists()
 
 
+def test_the_test_suite_and_sdk_variables_are_not_settings(tmp_path: Path) -> None:
+    # KEYTURN_TEST_* belongs to the test suite; KEYTURN_CLIENT_ID/SECRET/SCOPE (and the
+    # deprecated KEYTURN_SCOPE) to the SDK's from_env(): none of them stops a command.
+    env = {
+        **ENV,
+        "KEYTURN_TEST_POSTGRES_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "KEYTURN_CLIENT_ID": "kt_ci",
+        "KEYTURN_CLIENT_SECRET": "s",
+        "KEYTURN_CLIENT_SCOPE": "sms",
+        "KEYTURN_SCOPE": "sms",
+    }
+    result = run_keyturn(
+        "clients", "create", "--name", "Shop", "--grant-type", "client_credentials", "--json", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout)["name"] == "Shop"
+
+
+def test_an_unknown_keyturn_variable_still_exits_2_with_its_name(tmp_path: Path) -> None:
+    result = run_keyturn("clients", "create", "--name", "Shop", cwd=tmp_path, env={**ENV, "KEYTURN_FOO": "1"})
+    assert result.returncode == 2
+    assert "invalid setting foo (from KEYTURN_FOO): unknown setting" in one_line_error(result.stderr)
+
+
 @pytest.mark.parametrize(
     ("content", "message"),
     [

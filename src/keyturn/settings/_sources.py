@@ -13,9 +13,17 @@ from ._errors import ConfigFileError, SettingsError
 from ._model import DEFAULTS, Settings, build
 
 ENV_PREFIX = "KEYTURN_"
-#: Environment variables that share the prefix but are not server settings
-#: (``KEYTURN_CONFIG`` names the file; the client SDK reads the other two).
-_NOT_SETTINGS = frozenset({"CONFIG", "CLIENT_ID", "CLIENT_SECRET"})
+#: Environment variables that share the prefix but are not server settings:
+#: ``KEYTURN_CONFIG`` names the file; the client SDK (``keyturn.client.from_env``) reads
+#: ``KEYTURN_CLIENT_ID``, ``KEYTURN_CLIENT_SECRET`` and ``KEYTURN_CLIENT_SCOPE``, and
+#: ``KEYTURN_SCOPE``, its deprecated spelling of the last. (``KEYTURN_ISSUER`` is both the
+#: server's issuer setting and the issuer the SDK discovers: one URL, one meaning.) The list
+#: is closed, not a ``CLIENT_`` prefix, so that a misspelt ``KEYTURN_CLIENT_AUTH_...``
+#: setting still stops the process.
+_NOT_SETTINGS = frozenset({"CONFIG", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_SCOPE", "SCOPE"})
+#: Every ``KEYTURN_TEST_*`` variable belongs to the test suite (``KEYTURN_TEST_POSTGRES_URL``),
+#: never to the server: no setting starts with ``test_``.
+_NOT_SETTINGS_PREFIX = "TEST_"
 
 
 def load_settings(
@@ -39,7 +47,7 @@ def load_settings(
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX) :]
-        if rest in _NOT_SETTINGS:
+        if rest in _NOT_SETTINGS or rest.startswith(_NOT_SETTINGS_PREFIX):
             continue
         key, _, sub = rest.lower().partition("__")
         if sub:
