@@ -28,9 +28,7 @@ def from_env(environ: Mapping[str, str] | None = None) -> ClientCredentialsAuth:
         raise ValueError(f"Set {', '.join(missing)} to configure the Keyturn client.")
     scope = env.get("KEYTURN_CLIENT_SCOPE")
     if scope is None and env.get("KEYTURN_SCOPE") is not None:
-        warnings.warn(
-            "KEYTURN_SCOPE is deprecated: set KEYTURN_CLIENT_SCOPE instead", DeprecationWarning, stacklevel=2
-        )
+        warnings.warn("KEYTURN_SCOPE is deprecated: set KEYTURN_CLIENT_SCOPE instead", DeprecationWarning, stacklevel=2)
         scope = env["KEYTURN_SCOPE"]
     return ClientCredentialsAuth(
         env["KEYTURN_ISSUER"].rstrip("/") + TOKEN_PATH,
