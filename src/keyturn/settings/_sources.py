@@ -31,6 +31,21 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read the TOML file and the environment, validate, and return the settings."""
+    return build(*_read(config_path, environ))
+
+
+def configured_keys(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> frozenset[str]:
+    """The settings the file or the environment set (the others keep their defaults)."""
+    raw, _ = _read(config_path, environ)
+    return frozenset(raw)
+
+
+def _read(
+    config_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -60,8 +75,7 @@ def load_settings(
         else:
             raw[key] = _parse_env_value(key, value, name)
             sources[key] = name
-
-    return build(raw, sources)
+    return raw, sources
 
 
 def _read_toml(path: str) -> dict[str, Any]:
