@@ -297,6 +297,20 @@ def test_api_keys_create(tmp_path: Path) -> None:
     assert key.encode() not in (tmp_path / "keyturn.db").read_bytes()
 
 
+def test_all_scopes_is_null_in_every_json_output(tmp_path: Path) -> None:
+    # A client registered with no --scope may ask for any scope; a key created with none
+    # may use them all: both say so with null, never [] (which would read as "none").
+    create_user(tmp_path)
+    client = run_keyturn(
+        "clients", "create", "--name", "Any", "--grant-type", "client_credentials", "--json", cwd=tmp_path, env=ENV
+    )
+    assert client.returncode == 0, client.stderr
+    assert one_json_object(client.stdout)["scopes"] is None
+    key = run_keyturn("api-keys", "create", "--owner", "ann@example.com", "--json", cwd=tmp_path, env=ENV)
+    assert key.returncode == 0, key.stderr
+    assert one_json_object(key.stdout)["scopes"] is None
+
+
 def test_api_keys_need_an_existing_owner(tmp_path: Path) -> None:
     result = run_keyturn("api-keys", "create", "--owner", "ghost@example.com", cwd=tmp_path, env=ENV)
     assert result.returncode == 1
