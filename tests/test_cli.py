@@ -297,6 +297,20 @@ def test_api_keys_create(tmp_path: Path) -> None:
     assert key.encode() not in (tmp_path / "keyturn.db").read_bytes()
 
 
+def test_all_scopes_is_null_in_every_json_output(tmp_path: Path) -> None:
+    # A client registered with no --scope may ask for any scope; a key created with none
+    # may use them all: both say so with null, never [] (which would read as "none").
+    create_user(tmp_path)
+    client = run_keyturn(
+        "clients", "create", "--name", "Any", "--grant-type", "client_credentials", "--json", cwd=tmp_path, env=ENV
+    )
+    assert client.returncode == 0, client.stderr
+    assert one_json_object(client.stdout)["scopes"] is None
+    key = run_keyturn("api-keys", "create", "--owner", "ann@example.com", "--json", cwd=tmp_path, env=ENV)
+    assert key.returncode == 0, key.stderr
+    assert one_json_object(key.stdout)["scopes"] is None
+
+
 def test_api_keys_need_an_existing_owner(tmp_path: Path) -> None:
     result = run_keyturn("api-keys", "create", "--owner", "ghost@example.com", cwd=tmp_path, env=ENV)
     assert result.returncode == 1
@@ -374,6 +388,30 @@ def test_bad_settings_exit_2_with_one_line_naming_the_key(tmp_path: Path, env: d
     assert result.returncode == 2
     assert message in one_line_error(result.stderr)
     assert not (tmp_path / "keyturn.db").exists()
+
+
+def test_the_test_suite_and_sdk_variables_are_not_settings(tmp_path: Path) -> None:
+    # KEYTURN_TEST_* belongs to the test suite; KEYTURN_CLIENT_ID/SECRET/SCOPE (and the
+    # deprecated KEYTURN_SCOPE) to the SDK's from_env(): none of them stops a command.
+    env = {
+        **ENV,
+        "KEYTURN_TEST_POSTGRES_URL": "postgresql://nobody@127.0.0.1:1/none",
+        "KEYTURN_CLIENT_ID": "kt_ci",
+        "KEYTURN_CLIENT_SECRET": "s",
+        "KEYTURN_CLIENT_SCOPE": "sms",
+        "KEYTURN_SCOPE": "sms",
+    }
+    result = run_keyturn(
+        "clients", "create", "--name", "Shop", "--grant-type", "client_credentials", "--json", cwd=tmp_path, env=env
+    )
+    assert result.returncode == 0, result.stderr
+    assert one_json_object(result.stdout)["name"] == "Shop"
+
+
+def test_an_unknown_keyturn_variable_still_exits_2_with_its_name(tmp_path: Path) -> None:
+    result = run_keyturn("clients", "create", "--name", "Shop", cwd=tmp_path, env={**ENV, "KEYTURN_FOO": "1"})
+    assert result.returncode == 2
+    assert "invalid setting foo (from KEYTURN_FOO): unknown setting" in one_line_error(result.stderr)
 
 
 @pytest.mark.parametrize(

@@ -15,6 +15,8 @@ import httpx
 import pytest
 from sqlalchemy import create_engine, text
 
+from keyturn.cli._serve import development_issuer
+from keyturn.client import discover
 from keyturn.store.migrate import HEAD
 
 from .cli_helpers import free_port, run_keyturn, start_server, stop_server, wait_until_ready
@@ -29,8 +31,8 @@ def test_zero_configuration_start(tmp_path: Path) -> None:
         wait_until_ready(server, port)
         base = f"http://127.0.0.1:{port}"
         metadata = httpx.get(f"{base}/.well-known/oauth-authorization-server").json()
-        assert metadata["issuer"] == "http://127.0.0.1:8000"
-        assert metadata["token_endpoint"] == "http://127.0.0.1:8000/oauth/token"
+        assert metadata["issuer"] == base
+        assert metadata["token_endpoint"] == f"{base}/oauth/token"
         jwks = httpx.get(f"{base}/oauth/jwks").json()
         assert len(jwks["keys"]) == 1
         ready = httpx.get(f"{base}/readyz")
@@ -38,7 +40,7 @@ def test_zero_configuration_start(tmp_path: Path) -> None:
     finally:
         code, _, err = stop_server(server)
     assert code == 0, err
-    assert f"keyturn: listening on http://127.0.0.1:{port}" in err
+    assert f"keyturn: listening on http://127.0.0.1:{port} (issuer http://127.0.0.1:{port}," in err
     assert "Traceback" not in err
     with sqlite3.connect(tmp_path / "keyturn.db") as connection:
         assert connection.execute("SELECT version_num FROM alembic_version").fetchall() == [(HEAD,)]
@@ -159,6 +161,78 @@ def test_several_workers_serve(tmp_path: Path) -> None:
     finally:
         code, _, err = stop_server(server)
     assert code == 0, err
+
+
+def test_in_development_an_unconfigured_issuer_follows_the_port_and_discovery_works(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server(cwd=tmp_path, port=port, env={"KEYTURN_SECRET": "d" * 40})
+    try:
+        wait_until_ready(server, port)
+        metadata = discover(base)
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert (metadata.issuer, metadata.token_endpoint) == (base, f"{base}/oauth/token")
+    assert f"(issuer {base}," in err
+
+
+def test_every_worker_announces_the_issuer_that_follows_the_port(tmp_path: Path) -> None:
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    server = start_server("--workers", "2", cwd=tmp_path, port=port, env={"KEYTURN_SECRET": "w" * 40})
+    try:
+        wait_until_ready(server, port)
+        issuers = set()
+        for _ in range(20):
+            # A new connection each time, so that both workers answer.
+            issuers.add(httpx.get(f"{base}/.well-known/oauth-authorization-server").json()["issuer"])
+        assert discover(base).issuer == base
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert issuers == {base}
+
+
+def test_a_configured_issuer_is_kept_and_in_production_a_proxy_issuer_draws_no_warning(tmp_path: Path) -> None:
+    port = free_port()
+    config = tmp_path / "keyturn.toml"
+    config.write_text('issuer = "http://localhost:9000"\n')
+    server = start_server("--config", str(config), cwd=tmp_path, port=port, env={"KEYTURN_SECRET": "c" * 40})
+    try:
+        wait_until_ready(server, port)
+        issuer = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server").json()["issuer"]
+    finally:
+        stop_server(server)
+    assert issuer == "http://localhost:9000"
+
+    env = {"KEYTURN_SECRET": "c" * 40, "KEYTURN_ENV": "production", "KEYTURN_ISSUER": "https://auth.example.com"}
+    server = start_server(cwd=tmp_path, port=port, env=env)
+    try:
+        wait_until_ready(server, port)
+        issuer = httpx.get(f"http://127.0.0.1:{port}/.well-known/oauth-authorization-server").json()["issuer"]
+    finally:
+        code, _, err = stop_server(server)
+    assert code == 0, err
+    assert issuer == "https://auth.example.com"
+    assert f"keyturn: listening on http://127.0.0.1:{port} (issuer https://auth.example.com," in err
+    assert "warning" not in err
+
+
+@pytest.mark.parametrize(
+    ("host", "issuer"),
+    [
+        ("127.0.0.1", "http://127.0.0.1:18999"),
+        ("localhost", "http://localhost:18999"),
+        ("0.0.0.0", "http://127.0.0.1:18999"),  # noqa: S104 - not a bind
+        ("::", "http://[::1]:18999"),
+        ("::1", "http://[::1]:18999"),
+        ("192.0.2.7", "http://192.0.2.7:18999"),
+    ],
+)
+def test_the_development_issuer_for_a_listening_host(host: str, issuer: str) -> None:
+    # The wildcard addresses cannot be dialled; any other host is used as given.
+    assert development_issuer(host, 18999) == issuer
 
 
 def test_serve_runs_housekeeping_periodically(tmp_path: Path) -> None:

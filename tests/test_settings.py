@@ -13,7 +13,7 @@ from types import MappingProxyType
 
 import pytest
 
-from keyturn.settings import ConfigFileError, Settings, SettingsError, load_settings
+from keyturn.settings import ConfigFileError, Settings, SettingsError, configured_keys, load_settings
 
 SECRET = "s" * 32
 FULL_CONFIG = """\
@@ -605,3 +605,11 @@ def test_a_file_that_is_not_utf8_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "latin1.toml"
     path.write_bytes('[scopes]\nsms = "Envoyer des SMS à café"\n'.encode("latin-1"))
     assert "TOML" in str(config_file_error(path))
+
+
+def test_configured_keys_names_what_the_file_and_the_environment_set(tmp_path: Path) -> None:
+    config = tmp_path / "keyturn.toml"
+    config.write_text('issuer = "https://auth.example.com"\n[scopes]\nsms = "Send SMS"\n')
+    env = {"KEYTURN_ACCESS_TOKEN_TTL": "60", "KEYTURN_CLIENT_ID": "kt_ci", "KEYTURN_TEST_POSTGRES_URL": ""}
+    assert configured_keys(config, env) == {"issuer", "scopes", "access_token_ttl"}
+    assert configured_keys(None, {}) == frozenset()

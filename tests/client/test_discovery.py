@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import warnings
 from base64 import b64encode
 
 import httpx
@@ -132,7 +133,7 @@ def test_from_env_builds_client_credentials_auth_for_keyturns_token_endpoint() -
             "KEYTURN_ISSUER": ISSUER + "/",
             "KEYTURN_CLIENT_ID": "kt_ci",
             "KEYTURN_CLIENT_SECRET": "s",
-            "KEYTURN_SCOPE": "account.read calls.read",
+            "KEYTURN_CLIENT_SCOPE": "account.read calls.read",
         }
     )
     assert isinstance(auth, ClientCredentialsAuth)
@@ -154,4 +155,15 @@ def test_from_env_reads_os_environ_and_names_what_is_missing(monkeypatch: pytest
     assert "KEYTURN_CLIENT_ID" not in str(caught.value)
     monkeypatch.setenv("KEYTURN_CLIENT_SECRET", "s")
     monkeypatch.delenv("KEYTURN_SCOPE", raising=False)
+    monkeypatch.delenv("KEYTURN_CLIENT_SCOPE", raising=False)
     assert from_env().scope is None
+
+
+def test_from_env_still_reads_the_deprecated_keyturn_scope_with_a_warning() -> None:
+    env = {"KEYTURN_ISSUER": ISSUER, "KEYTURN_CLIENT_ID": "kt_ci", "KEYTURN_CLIENT_SECRET": "s"}
+    with pytest.warns(DeprecationWarning, match="KEYTURN_CLIENT_SCOPE"):
+        assert from_env({**env, "KEYTURN_SCOPE": "calls.read"}).scope == "calls.read"
+    # The new name wins, without a warning.
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert from_env({**env, "KEYTURN_SCOPE": "old", "KEYTURN_CLIENT_SCOPE": "new"}).scope == "new"

@@ -62,11 +62,24 @@ def test_client_credentials_issues_an_opaque_token_for_the_owner(ctx: Context, o
 
 
 def test_client_credentials_without_scope_gets_the_defaults(ctx: Context, owner: Account) -> None:
+    # sms77: "If the scope is not specified or is empty, the default scope is used."
     unrestricted = cc_client(ctx, owner)
     assert token(ctx, unrestricted.basic(), {"grant_type": "client_credentials"})["scope"] == "sms"
-    # A client whose registered scopes exclude the defaults gets its registered scopes.
+    registered = cc_client(ctx, owner, scopes=["sms", "balance"])
+    assert token(ctx, registered.basic(), {"grant_type": "client_credentials"})["scope"] == "sms"
+    # Not the client's registered scopes instead: RFC 6749 §3.3 has the request fail.
     analytics = cc_client(ctx, owner, scopes=["analytics", "balance"])
-    assert token(ctx, analytics.basic(), {"grant_type": "client_credentials"})["scope"] == "analytics balance"
+    with pytest.raises(InvalidScope, match="none of the default scopes"):
+        token(ctx, analytics.basic(), {"grant_type": "client_credentials"})
+
+
+def test_client_credentials_without_scope_and_without_defaults_gets_the_registered_scopes(
+    ctx: Context, owner: Account
+) -> None:
+    # SIPSIM: scopes "limited to those configured for the integration", and no default.
+    ctx = replace(ctx, settings=ctx.settings.with_overrides(default_scopes=[]))
+    app = cc_client(ctx, owner, scopes=["analytics", "balance"])
+    assert token(ctx, app.basic(), {"grant_type": "client_credentials"})["scope"] == "analytics balance"
 
 
 @pytest.mark.parametrize("scope", ["voice", "sms voice", "analytics"])

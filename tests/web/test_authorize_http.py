@@ -1086,6 +1086,22 @@ def test_the_default_scope_applies_when_none_is_asked(browser: TestClient, app: 
     assert exchange(browser, app, params["code"]).json()["scope"] == "sms"
 
 
+def test_with_no_scope_asked_the_default_scope_not_the_registered_ones_is_offered(
+    browser: TestClient, runtime: Runtime, developer: Account, user: Account
+) -> None:
+    # sms77: "If the scope is not specified or is empty, the default scope is used."
+    registered = register(runtime, developer, scopes=["sms", "balance"])
+    sign_in(browser)
+    request = code_request(registered, scope=None)
+    assert set(checkboxes(consent_page(browser, request))) == {"sms"}
+    # A client that may have none of the defaults: RFC 6749 §3.3 "fail the request
+    # indicating an invalid scope request", on the code and the implicit flow alike.
+    analytics = register(runtime, developer, scopes=["analytics"], allow_implicit=True)
+    assert_error_redirect(authorize(browser, **code_request(analytics, scope=None)), "invalid_scope")
+    response = authorize(browser, **code_request(analytics, response_type="token", scope=None))
+    assert_error_redirect(response, "invalid_scope", fragment=True)
+
+
 def test_the_client_name_is_escaped(browser: TestClient, runtime: Runtime, developer: Account, user: Account) -> None:
     hostile = register(runtime, developer, name='<script>alert("x")</script>')
     sign_in(browser)

@@ -1042,7 +1042,7 @@ def test_me_with_an_api_key_in_the_header(client: TestClient, owner: Account, ap
         "company": "Acme Inc",
         "alias": "acme_inc",
         "balance": "627.3615",
-        "scope": "sms balance analytics",
+        "scope": None,  # an unrestricted key: all scopes, spelt null as in every JSON output
         "client_id": None,
     }
 

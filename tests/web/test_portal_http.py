@@ -810,17 +810,20 @@ def test_an_api_key_is_shown_once_and_stored_only_as_a_hash(ann: User, runtime: 
     row = re.search(r"<tr>\s*<td>Production server</td>(.*?)</tr>", listing.text, re.S)
     assert row is not None
     cells = re.findall(r"<td>(.*?)</td>", row.group(1), re.S)
-    assert cells[:5] == [f"<code>{stored.display_prefix}</code>", "all", START, "never", "never"]
+    assert cells[:5] == [f"<code>{stored.display_prefix}</code>", "all scopes", START, "never", "never"]
 
     # Used an hour later: the listing says when.
     clock.advance(3600)
-    assert me(ann.browser, key).status_code == 200
+    used = me(ann.browser, key)
+    assert used.status_code == 200
+    # "All scopes" in JSON is null, as in the CLI's --json (the page above says "all scopes").
+    assert used.json()["scope"] is None
     listing = ann.get("/account/api-keys")
     row = re.search(r"<tr>\s*<td>Production server</td>(.*?)</tr>", listing.text, re.S)
     assert row is not None
     assert re.findall(r"<td>(.*?)</td>", row.group(1), re.S)[:5] == [
         f"<code>{stored.display_prefix}</code>",
-        "all",
+        "all scopes",
         START,
         "2026-01-01 01:00 UTC",
         "never",
@@ -843,7 +846,7 @@ def test_an_api_key_opens_me_in_the_header_and_in_both_query_parameters(ann: Use
             "Acme Inc",
             "acme_inc",
         )
-        assert body["scope"] == "sms balance"
+        assert body["scope"] is None  # an unrestricted key: all scopes
         assert body["client_id"] is None
 
 

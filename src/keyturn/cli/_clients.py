@@ -89,7 +89,8 @@ def clients_create(
         "confidential": client.confidential,
         "redirect_uris": list(client.redirect_uris),
         "grant_types": list(client.grant_types),
-        "scopes": list(client.scopes),
+        # null: any scope (no restriction registered), the one JSON spelling of "all scopes".
+        "scopes": list(client.scopes) or None,
         "allow_implicit": client.allow_implicit,
         "resource_server": client.resource_server,
         "token_format": client.token_format or settings.token_format,

@@ -10,7 +10,7 @@ from typing import Any
 
 import click
 
-from keyturn.settings import Settings
+from keyturn.settings import Settings, configured_keys
 
 from ._common import fail, runtime_for, with_config
 
@@ -47,14 +47,23 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     """Run the server (migrates the database and creates signing keys if needed)."""
     import uvicorn
 
-    runtime = runtime_for(settings)
     sock = _bind(host, port)
+    bound_port = sock.getsockname()[1]
+    config_path = click.get_current_context().meta.get("keyturn.config")
+    if not settings.production and "issuer" not in configured_keys(config_path):
+        # In development an unconfigured issuer follows the address served, so that the
+        # metadata's issuer is the URL a client discovers from (RFC 8414 §3.3: the issuer
+        # returned "MUST be identical" to the one the client used). In production the
+        # default stays: there the issuer is the public URL, usually a proxy's.
+        settings = settings.with_overrides(issuer=development_issuer(host, bound_port))
+        # Workers read their settings from the environment (keyturn.web.asgi).
+        os.environ["KEYTURN_ISSUER"] = settings.issuer
+    runtime = runtime_for(settings)
     from keyturn.web.observability import configure_logging
 
     configure_logging(settings.log_level)
-    bound_port = sock.getsockname()[1]
     click.echo(
-        f"keyturn: listening on http://{host}:{bound_port} (issuer {settings.issuer}, "
+        f"keyturn: listening on {_url(host, bound_port)} (issuer {settings.issuer}, "
         f"database {_redacted(settings.database_url)}, {workers} worker{'s' if workers > 1 else ''})",
         err=True,
     )
@@ -93,13 +102,26 @@ def serve(settings: Settings, host: str, port: int, workers: int) -> None:
     # Workers are separate processes: each opens its own runtime from the same settings.
     runtime.close()
 
-    config_path = click.get_current_context().meta.get("keyturn.config")
     if config_path is not None:
         os.environ["KEYTURN_CONFIG"] = os.path.abspath(config_path)
     config = uvicorn.Config("keyturn.web.asgi:app_from_environment", factory=True, workers=workers, **options)
     from ._workers import run_workers
 
     run_workers(config, sock)
+
+
+#: A wildcard listening address, and the loopback address a local client dials instead.
+_WILDCARDS = {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}  # noqa: S104 - not a bind
+
+
+def development_issuer(host: str, port: int) -> str:
+    """The issuer of a development server listening on ``host:port``: the URL a local
+    client dials (the wildcard addresses are not addresses one can connect to)."""
+    return _url(_WILDCARDS.get(host, host), port)
+
+
+def _url(host: str, port: int) -> str:
+    return f"http://[{host}]:{port}" if ":" in host else f"http://{host}:{port}"
 
 
 def _redacted(url: str) -> str:

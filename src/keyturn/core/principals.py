@@ -29,6 +29,8 @@ class Principal:
     expires_at: int | None
 
     def scope_string(self, catalogue: tuple[str, ...]) -> str:
+        """RFC 7662's ``scope``: an unrestricted API key lists the catalogue, so that a
+        resource server checking scope names finds them (elsewhere "all" is JSON null)."""
         return " ".join(catalogue if self.scopes is None else self.scopes)
 
     def has_scopes(self, needed: tuple[str, ...]) -> bool:

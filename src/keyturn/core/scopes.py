@@ -47,16 +47,23 @@ def scopes_for_client(
     """The scopes a client gets for a request (RFC 6749 §3.3).
 
     ``allowed`` are the client's registered scopes; empty means any scope of the
-    catalogue (or any valid scope when there is no catalogue). With no ``scope``
-    parameter the request gets the configured defaults the client may have, or, when
-    none of them applies, the client's registered scopes: §3.3 lets the server
-    "process the request using a pre-defined default value".
+    catalogue (or any valid scope when there is no catalogue). A request naming no
+    scope gets the configured ``defaults`` (those of them the client may have); with no
+    defaults configured, the client's registered scopes are its default.
     """
     if requested is None:
-        if not allowed:
-            return defaults
-        granted = tuple(s for s in defaults if s in allowed)
-        return granted or allowed
+        # RFC 6749 §3.3: "If the client omits the scope parameter when requesting
+        # authorization, the authorization server MUST either process the request using
+        # a pre-defined default value or fail the request indicating an invalid scope".
+        if not defaults:
+            return allowed
+        granted = tuple(s for s in defaults if not allowed or s in allowed)
+        if not granted:
+            raise InvalidScope(
+                "The request names no scope, and the client may have none of the default scopes.",
+                detail=f"defaults {' '.join(defaults)!r} outside the client's {' '.join(allowed)!r}",
+            )
+        return granted
     scopes = parse_scope(requested)
     for scope in scopes:
         if catalogue and scope not in catalogue:

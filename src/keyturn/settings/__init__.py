@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from ._errors import ConfigFileError, SettingsError
 from ._model import Settings
-from ._sources import ENV_PREFIX, load_settings
+from ._sources import ENV_PREFIX, configured_keys, load_settings
 from ._validators import ENVIRONMENTS, ERROR_STYLES, SCOPE_TOKEN, SIGNING_ALGORITHMS, TOKEN_FORMATS
 
 __all__ = [
@@ -30,5 +30,6 @@ __all__ = [
     "ConfigFileError",
     "Settings",
     "SettingsError",
+    "configured_keys",
     "load_settings",
 ]

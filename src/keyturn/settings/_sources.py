@@ -13,9 +13,17 @@ from ._errors import ConfigFileError, SettingsError
 from ._model import DEFAULTS, Settings, build
 
 ENV_PREFIX = "KEYTURN_"
-#: Environment variables that share the prefix but are not server settings
-#: (``KEYTURN_CONFIG`` names the file; the client SDK reads the other two).
-_NOT_SETTINGS = frozenset({"CONFIG", "CLIENT_ID", "CLIENT_SECRET"})
+#: Environment variables that share the prefix but are not server settings:
+#: ``KEYTURN_CONFIG`` names the file; the client SDK (``keyturn.client.from_env``) reads
+#: ``KEYTURN_CLIENT_ID``, ``KEYTURN_CLIENT_SECRET`` and ``KEYTURN_CLIENT_SCOPE``, and
+#: ``KEYTURN_SCOPE``, its deprecated spelling of the last. (``KEYTURN_ISSUER`` is both the
+#: server's issuer setting and the issuer the SDK discovers: one URL, one meaning.) The list
+#: is closed, not a ``CLIENT_`` prefix, so that a misspelt ``KEYTURN_CLIENT_AUTH_...``
+#: setting still stops the process.
+_NOT_SETTINGS = frozenset({"CONFIG", "CLIENT_ID", "CLIENT_SECRET", "CLIENT_SCOPE", "SCOPE"})
+#: Every ``KEYTURN_TEST_*`` variable belongs to the test suite (``KEYTURN_TEST_POSTGRES_URL``),
+#: never to the server: no setting starts with ``test_``.
+_NOT_SETTINGS_PREFIX = "TEST_"
 
 
 def load_settings(
@@ -23,6 +31,21 @@ def load_settings(
     environ: Mapping[str, str] | None = None,
 ) -> Settings:
     """Read the TOML file and the environment, validate, and return the settings."""
+    return build(*_read(config_path, environ))
+
+
+def configured_keys(
+    config_path: str | os.PathLike[str] | None = None,
+    environ: Mapping[str, str] | None = None,
+) -> frozenset[str]:
+    """The settings the file or the environment set (the others keep their defaults)."""
+    raw, _ = _read(config_path, environ)
+    return frozenset(raw)
+
+
+def _read(
+    config_path: str | os.PathLike[str] | None, environ: Mapping[str, str] | None
+) -> tuple[dict[str, Any], dict[str, str]]:
     environ = os.environ if environ is None else environ
     raw: dict[str, Any] = {}
     sources: dict[str, str] = {}
@@ -39,7 +62,7 @@ def load_settings(
         if not name.startswith(ENV_PREFIX):
             continue
         rest = name[len(ENV_PREFIX) :]
-        if rest in _NOT_SETTINGS:
+        if rest in _NOT_SETTINGS or rest.startswith(_NOT_SETTINGS_PREFIX):
             continue
         key, _, sub = rest.lower().partition("__")
         if sub:
@@ -52,8 +75,7 @@ def load_settings(
         else:
             raw[key] = _parse_env_value(key, value, name)
             sources[key] = name
-
-    return build(raw, sources)
+    return raw, sources
 
 
 def _read_toml(path: str) -> dict[str, Any]:

@@ -86,7 +86,9 @@ class ProtocolEndpoints:
             email=account.email,
             company=account.company,
             alias=account.alias,
-            scope=principal.scope_string(tuple(self.ctx.settings.scopes)),
+            # null: an API key restricted to no scopes may use them all, as in the CLI's
+            # JSON; a string lists what the token or key carries ("" for a token with none).
+            scope=None if principal.scopes is None else " ".join(principal.scopes),
             client_id=principal.client_id,
         )
         await send_json(send, 200, body, NO_STORE)
