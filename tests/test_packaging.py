@@ -19,7 +19,18 @@ PYPROJECT = tomllib.loads((ROOT / "pyproject.toml").read_text())
 
 #: Distributions whose import name differs from their project name.
 IMPORT_NAMES = {"argon2-cffi": "argon2", "pyjwt": "jwt", "prometheus-client": "prometheus_client"}
-SERVER_ONLY = ("sqlalchemy", "starlette", "uvicorn", "argon2", "alembic", "psycopg", "redis", "click", "jinja2", "prometheus_client")
+SERVER_ONLY = (
+    "sqlalchemy",
+    "starlette",
+    "uvicorn",
+    "argon2",
+    "alembic",
+    "psycopg",
+    "redis",
+    "click",
+    "jinja2",
+    "prometheus_client",
+)
 
 
 def _clean_environment() -> dict[str, str]:

@@ -5,6 +5,7 @@ blocking and on the async path."""
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -613,10 +614,15 @@ def test_threads_with_a_new_kid_share_one_jwks_fetch(auth_server: FakeAuthServer
     assert (auth_server.calls[METADATA], auth_server.calls[JWKS]) == (1, 1)
 
 
-def _slow_introspection(auth_server: FakeAuthServer, fake_clock: FakeClock, **options: Any) -> Verifier:
-    """A verifier whose authorization server takes 10 ms to answer, on both paths."""
+def _slow_introspection(
+    auth_server: FakeAuthServer, fake_clock: FakeClock, gate: threading.Event | None = None, **options: Any
+) -> Verifier:
+    """A verifier whose authorization server takes 10 ms to answer, on both paths (on the
+    blocking path, only once ``gate`` is set, when given)."""
 
     def slow(request: httpx.Request) -> httpx.Response:
+        if gate is not None:
+            gate.wait(10)
         time.sleep(0.01)
         return auth_server.handler(request)
 
@@ -700,12 +706,23 @@ async def test_requests_waiting_on_a_refusal_are_all_refused_by_one_question(
 def test_threads_waiting_on_an_unreachable_server_all_get_503_from_one_attempt(
     auth_server: FakeAuthServer, fake_clock: FakeClock
 ) -> None:
-    verifier = _slow_introspection(auth_server, fake_clock)
+    gate = threading.Event()
+    gate.set()
+    verifier = _slow_introspection(auth_server, fake_clock, gate)
     verifier.verify(auth_server.api_key())  # metadata known: the next question is an introspection
     key = auth_server.api_key(sub="8")
     auth_server.down = True
+    # The question is answered only once every thread has presented the credential: a
+    # thread that came after the answer would ask again (a failure is not remembered), so
+    # without the gate a slow machine could start a thread too late and count two questions.
+    gate.clear()
+    started = iter(range(1, 9))
+    count = threading.Lock()
 
     def attempt(_: int) -> BaseException | None:
+        with count:
+            if next(started) == 8:
+                threading.Timer(0.05, gate.set).start()
         try:
             verifier.verify(key)
         except AuthServerUnavailable as exc:
