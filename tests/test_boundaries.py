@@ -171,6 +171,7 @@ def test_settings_package_exports_its_names_and_keeps_its_modules_private() -> N
         "SIGNING_ALGORITHMS",
         "TOKEN_FORMATS",
         "ConfigFileError",
+        "configured_keys",
         "Settings",
         "SettingsError",
         "load_settings",
