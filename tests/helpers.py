@@ -13,7 +13,7 @@ from keyturn.core.api_keys import create_api_key
 from keyturn.core.client_admin import create_client
 from keyturn.core.context import Context
 from keyturn.core.models import Account
-from keyturn.core.registration import NewApiKey, NewClient
+from keyturn.core.registration import ClientRequest, NewApiKey, NewClient
 from keyturn.core.service import commit_now, run
 from keyturn.core.unit_of_work import Assigned, UnitOfWork
 from keyturn.runtime import Runtime
@@ -70,7 +70,8 @@ def add_client(where: Context | Runtime, owner: Account, *, name: str, **options
     """A client of ``owner``'s, with any option of ``create_client`` (the operator's);
     the catalogue and production or not are the context's settings."""
     ctx = _context(where)
-    return run(create_client(ctx, owner.id, name=name, **options))
+    via = options.pop("via", None)
+    return run(create_client(ctx, owner.id, ClientRequest(name=name, **options), via=via))
 
 
 def add_api_key(

@@ -14,7 +14,7 @@ from keyturn.core.connected_apps import revoke_app
 from keyturn.core.context import Context
 from keyturn.core.models import Account, ClientKind, Consent
 from keyturn.core.ownership import NotFound
-from keyturn.core.registration import NewClient, RegistrationError
+from keyturn.core.registration import ClientRequest, NewClient, RegistrationError
 from keyturn.core.service import commit_now
 
 from ..helpers import add_account
@@ -27,7 +27,9 @@ CALLBACK = "https://app.example.com/cb"
 def create(ctx: Context, owner: Account, kind: ClientKind = ClientKind.APPLICATION, **options: object) -> NewClient:
     if kind is ClientKind.APPLICATION:
         options.setdefault("redirect_uris", [CALLBACK])
-    return drive(ctx, create_client(ctx, owner.id, name="App", kind=kind, **options))  # type: ignore[arg-type]
+    via = options.pop("via", None)
+    request = ClientRequest(name="App", kind=kind, **options)  # type: ignore[arg-type]
+    return drive(ctx, create_client(ctx, owner.id, request, via=via))  # type: ignore[arg-type]
 
 
 def events(ctx: Context) -> list[tuple[str, int | None, str | None]]:

@@ -56,15 +56,13 @@ def clients_create(
     """Register an OAuth client. The secret is printed once."""
     from keyturn.core.client_admin import create_client
     from keyturn.core.ports import StoreUnavailable
-    from keyturn.core.registration import RegistrationError
+    from keyturn.core.registration import ClientRequest, RegistrationError
     from keyturn.core.service import run
 
     runtime = runtime_for(settings)
     try:
         account = owner_account(runtime, owner)
-        flow = create_client(
-            runtime.ctx,
-            account.id,
+        request = ClientRequest(
             name=name,
             redirect_uris=redirect_uris,
             confidential=not public,
@@ -75,9 +73,10 @@ def clients_create(
             token_format=token_format,
             access_token_ttl=access_token_ttl,
             refresh_token_ttl=refresh_token_ttl,
-            via="cli",
         )
-        created = run(flow)  # the client and its audit event: one unit
+        created = run(
+            create_client(runtime.ctx, account.id, request, via="cli")
+        )  # the client and its audit event: one unit
     except (RegistrationError, StoreUnavailable) as exc:
         fail(str(exc))
     finally:

@@ -15,7 +15,7 @@ from .models import Client, ClientKind, GrantType
 from .ownership import NotFound, own_client
 from .ports import Conflict
 from .redirect_uris import redirect_uri_problem
-from .registration import NewClient, RegistrationError, build_client
+from .registration import ClientRequest, NewClient, RegistrationError, build_client
 from .scopes import scope_problem
 from .service import Flow, in_unit
 from .unit_of_work import UnitOfWork, audit_detail
@@ -24,44 +24,18 @@ from .unit_of_work import UnitOfWork, audit_detail
 _EVENT = {ClientKind.APPLICATION: "client", ClientKind.ACCESS_KEY: "access_key"}
 
 
-def create_client(
-    ctx: Context,
-    account_id: int,
-    *,
-    name: str,
-    kind: ClientKind = ClientKind.APPLICATION,
-    redirect_uris: Iterable[str] = (),
-    confidential: bool = True,
-    grant_types: Iterable[str] | None = None,
-    scopes: Iterable[str] = (),
-    allow_implicit: bool = False,
-    resource_server: bool = False,
-    token_format: str | None = None,
-    access_token_ttl: int | None = None,
-    refresh_token_ttl: int | None = None,
-    via: str | None = None,
-) -> Flow[NewClient]:
+def create_client(ctx: Context, account_id: int, request: ClientRequest, *, via: str | None = None) -> Flow[NewClient]:
     """A new client of the account's; RegistrationError if it cannot be created as asked.
-    The portal sets name, kind, redirect URIs and confidentiality; the operator every
-    option. ``via`` names where the change came from in the audit event."""
+    ``via`` names where the change came from in the audit event."""
     created = build_client(
         ctx.hasher,
         ctx.clock,
-        name=name,
+        request,
         owner_id=account_id,
         catalogue=ctx.settings.scopes,
         production=ctx.settings.production,
-        redirect_uris=redirect_uris,
-        confidential=confidential,
-        grant_types=grant_types,
-        scopes=scopes,
-        allow_implicit=allow_implicit,
-        resource_server=resource_server,
-        token_format=token_format,
-        access_token_ttl=access_token_ttl,
-        refresh_token_ttl=refresh_token_ttl,
-        kind=kind,
     )
+    kind = request.kind
     client_id = created.client.client_id
 
     def work(unit: UnitOfWork) -> NewClient:

@@ -48,29 +48,48 @@ def new_client_id() -> str:
     return client_id
 
 
+@dataclass(frozen=True, slots=True)
+class ClientRequest:
+    """What a new client is asked to be: the portal sets the name, kind, redirect URIs and
+    confidentiality; the operator (``keyturn clients create``) any of it."""
+
+    name: str
+    kind: ClientKind = ClientKind.APPLICATION
+    redirect_uris: Iterable[str] = ()
+    confidential: bool = True
+    #: None: the kind's usual grants (client credentials for an access key, the
+    #: authorization code and refresh tokens for an application).
+    grant_types: Iterable[str] | None = None
+    scopes: Iterable[str] = ()
+    allow_implicit: bool = False
+    resource_server: bool = False
+    token_format: str | None = None
+    access_token_ttl: int | None = None
+    refresh_token_ttl: int | None = None
+
+
 def build_client(
     hasher: Hasher,
     clock: Clock,
+    request: ClientRequest,
     *,
-    name: str,
     owner_id: int,
     catalogue: Mapping[str, str],
     production: bool,
-    redirect_uris: Iterable[str] = (),
-    confidential: bool = True,
-    grant_types: Iterable[str] | None = None,
-    scopes: Iterable[str] = (),
-    allow_implicit: bool = False,
-    resource_server: bool = False,
-    token_format: str | None = None,
-    access_token_ttl: int | None = None,
-    refresh_token_ttl: int | None = None,
-    kind: ClientKind = ClientKind.APPLICATION,
 ) -> NewClient:
+    """The client ``request`` asks for, owned by ``owner_id``, and its secret; or
+    RegistrationError saying what will not do."""
+    name, kind, confidential = request.name, request.kind, request.confidential
+    allow_implicit, resource_server = request.allow_implicit, request.resource_server
+    grant_types, access_token_ttl, refresh_token_ttl = (
+        request.grant_types,
+        request.access_token_ttl,
+        request.refresh_token_ttl,
+    )
     name = name.strip()
     if not name or len(name) > 200:
         raise RegistrationError("the client needs a name of 1 to 200 characters")
-    uris = tuple(dict.fromkeys(redirect_uris))
+    uris = tuple(dict.fromkeys(request.redirect_uris))
     for uri in uris:
         problem = redirect_uri_problem(uri, production=production)
         if problem:
@@ -101,7 +120,7 @@ def build_client(
         if ttl is not None and ttl <= 0:
             raise RegistrationError(f"the {label} lifetime must be a positive number of seconds")
 
-    allowed_scopes = tuple(dict.fromkeys(scopes))
+    allowed_scopes = tuple(dict.fromkeys(request.scopes))
     for scope in allowed_scopes:
         problem = scope_problem(scope, catalogue)
         if problem:
@@ -120,7 +139,7 @@ def build_client(
         kind=kind.value,
         allow_implicit=allow_implicit,
         resource_server=resource_server,
-        token_format=token_format,
+        token_format=request.token_format,
         access_token_ttl=access_token_ttl,
         refresh_token_ttl=refresh_token_ttl,
         created_at=now,

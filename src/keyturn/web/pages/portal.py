@@ -17,7 +17,7 @@ from starlette.routing import Route
 from keyturn.core import api_keys, client_admin, connected_apps
 from keyturn.core.models import Account, Client, ClientKind
 from keyturn.core.ownership import NotFound, own_client
-from keyturn.core.registration import RegistrationError
+from keyturn.core.registration import ClientRequest, RegistrationError
 
 from .base import Pages, first, read_form, redirect
 
@@ -141,9 +141,11 @@ class Portal:
         flow = client_admin.create_client(
             self.ctx,
             account.id,
-            name=first(form, "name"),
-            redirect_uris=[line.strip() for line in first(form, "redirect_uris").splitlines() if line.strip()],
-            confidential=first(form, "confidential") == "on",
+            ClientRequest(
+                name=first(form, "name"),
+                redirect_uris=[line.strip() for line in first(form, "redirect_uris").splitlines() if line.strip()],
+                confidential=first(form, "confidential") == "on",
+            ),
         )
         try:
             created = await self.blocking.flow(flow)
@@ -208,7 +210,8 @@ class Portal:
         return self.render("portal/access_keys.html", request, account, status, keys=keys, **values)
 
     async def create_access_key(self, request: Request, account: Account, form: Form) -> Response:
-        flow = client_admin.create_client(self.ctx, account.id, name=first(form, "name"), kind=ClientKind.ACCESS_KEY)
+        asked = ClientRequest(name=first(form, "name"), kind=ClientKind.ACCESS_KEY)
+        flow = client_admin.create_client(self.ctx, account.id, asked)
         try:
             created = await self.blocking.flow(flow)
         except RegistrationError as exc:
