@@ -79,14 +79,7 @@ def build_client(
 ) -> NewClient:
     """The client ``request`` asks for, owned by ``owner_id``, and its secret; or
     RegistrationError saying what will not do."""
-    name, kind, confidential = request.name, request.kind, request.confidential
-    allow_implicit, resource_server = request.allow_implicit, request.resource_server
-    grant_types, access_token_ttl, refresh_token_ttl = (
-        request.grant_types,
-        request.access_token_ttl,
-        request.refresh_token_ttl,
-    )
-    name = name.strip()
+    name = request.name.strip()
     if not name or len(name) > 200:
         raise RegistrationError("the client needs a name of 1 to 200 characters")
     uris = tuple(dict.fromkeys(request.redirect_uris))
@@ -95,28 +88,28 @@ def build_client(
         if problem:
             raise RegistrationError(problem)
 
-    if grant_types is None:
+    if request.grant_types is None:
         grants: tuple[str, ...] = (
             (GrantType.CLIENT_CREDENTIALS.value,)
-            if kind is ClientKind.ACCESS_KEY
+            if request.kind is ClientKind.ACCESS_KEY
             else (GrantType.AUTHORIZATION_CODE.value, GrantType.REFRESH_TOKEN.value)
         )
     else:
-        grants = tuple(dict.fromkeys(grant_types))
+        grants = tuple(dict.fromkeys(request.grant_types))
     for grant in grants:
         if grant not in TOKEN_GRANTS:
             allowed = ", ".join(sorted(TOKEN_GRANTS))
             raise RegistrationError(f"unknown grant type {grant!r}; use {allowed} (and --allow-implicit)")
-    if GrantType.CLIENT_CREDENTIALS.value in grants and not confidential:
+    if GrantType.CLIENT_CREDENTIALS.value in grants and not request.confidential:
         # RFC 6749 §4.4: "The client credentials grant type MUST only be used by
         # confidential clients."
         raise RegistrationError("a public client cannot use client_credentials")
-    if resource_server and not confidential:
+    if request.resource_server and not request.confidential:
         raise RegistrationError("a resource server must be a confidential client (it authenticates to introspect)")
-    if (GrantType.AUTHORIZATION_CODE.value in grants or allow_implicit) and not uris:
+    if (GrantType.AUTHORIZATION_CODE.value in grants or request.allow_implicit) and not uris:
         raise RegistrationError("a client using the browser flow needs at least one redirect URI")
 
-    for label, ttl in (("access token", access_token_ttl), ("refresh token", refresh_token_ttl)):
+    for label, ttl in (("access token", request.access_token_ttl), ("refresh token", request.refresh_token_ttl)):
         if ttl is not None and ttl <= 0:
             raise RegistrationError(f"the {label} lifetime must be a positive number of seconds")
 
@@ -126,7 +119,7 @@ def build_client(
         if problem:
             raise RegistrationError(problem)
 
-    secret = new_secret(Kind.CLIENT_SECRET) if confidential else None
+    secret = new_secret(Kind.CLIENT_SECRET) if request.confidential else None
     now = clock.now()
     client = Client(
         client_id=new_client_id(),
@@ -136,12 +129,12 @@ def build_client(
         redirect_uris=uris,
         grant_types=grants,
         scopes=allowed_scopes,
-        kind=kind.value,
-        allow_implicit=allow_implicit,
-        resource_server=resource_server,
+        kind=request.kind.value,
+        allow_implicit=request.allow_implicit,
+        resource_server=request.resource_server,
         token_format=request.token_format,
-        access_token_ttl=access_token_ttl,
-        refresh_token_ttl=refresh_token_ttl,
+        access_token_ttl=request.access_token_ttl,
+        refresh_token_ttl=request.refresh_token_ttl,
         created_at=now,
         updated_at=now,
     )
